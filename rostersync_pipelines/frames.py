@@ -1,0 +1,16 @@
+"""Small pandas helpers: every cell in the core is a str or None, never NaN, so `is None` means blank."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+
+def nones(index: pd.Index) -> pd.Series:
+    """An object column of None (pd.Series(None, dtype=object) would hold NaN)."""
+    return pd.Series([None] * len(index), index=index, dtype=object)
+
+
+def as_objects(values: pd.Series) -> pd.Series:
+    """Object dtype with None for missing values, so it mixes with any other column."""
+    return values.astype(object).where(values.notna(), None)

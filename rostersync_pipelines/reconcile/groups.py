@@ -1,0 +1,89 @@
+"""Groups made from a field value, and their memberships.
+
+The sync owns the groups it created (the state database remembers them): only memberships in those groups
+are ever removed, so a group an administrator made by hand is never emptied by a sync.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rostersync_pipelines.config import Sync
+from rostersync_pipelines.reconcile.references import NEW
+from rostersync_pipelines.reconcile.rows import plan_frame
+from rostersync_pipelines.targets.base import LmsState
+from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.normalize import user_groups
+
+
+def plan_groups(
+    users: pd.DataFrame, user_rows: pd.DataFrame, lms: LmsState, owned: set[str], sync: Sync
+) -> pd.DataFrame:
+    """Group creates, then add_member / remove_member rows. `user_rows` is the users' plan, aligned with `users`."""
+    if sync.fields.users.groups is None:
+        return plan_frame()
+    user_ids = user_rows["lms_id"].where(user_rows["action"] != "create", NEW + users["login"])
+    protected = user_rows["reason"].str.contains("protected", regex=False)
+    in_scope = (user_rows["situation"] != "conflict") & ~protected & user_ids.notna()
+    listed = pd.DataFrame({"login": users["login"], "user_id": user_ids})[in_scope]
+    wanted = user_groups(users[in_scope]).merge(listed, on="login", how="left")
+    existing = pd.Series(lms.groups["id"].to_numpy(), index=folded(lms.groups["name"]).to_numpy())
+    existing = existing[~existing.index.duplicated(keep="first")]
+    names = wanted.drop_duplicates("group")["group"]
+    new_names = names[~folded(names).isin(existing.index)]
+    creates = plan_frame(
+        entity="groups",
+        action="create",
+        situation="unmatched",
+        key=new_names,
+        values=new_names.map(lambda name: {"name": name}),
+        reason="a new group from the " + str(sync.fields.users.groups) + " field",
+    )
+    wanted["group_id"] = folded(wanted["group"]).map(existing).fillna(NEW + wanted["group"])
+
+    members = lms.group_members.merge(
+        lms.users[["id", "login"]], left_on="user_id", right_on="id", how="left"
+    )
+    members = members.merge(
+        lms.groups.rename(columns={"id": "group_id", "name": "group"}), on="group_id", how="left"
+    )
+    adds = _without(wanted, members)
+    add_rows = plan_frame(
+        entity="groups",
+        action="add_member",
+        situation="unmatched",
+        key=adds["group"] + ": " + adds["login"],
+        lms_id=adds["group_id"],
+        values=adds["user_id"].map(lambda user_id: {"user_id": user_id}),
+        reason="the source puts " + adds["login"] + " in " + adds["group"],
+    )
+    parts = [creates, add_rows]
+    if sync.policies.stale_group_memberships == "remove":
+        parts.append(_removals(members, wanted, user_rows, in_scope, owned))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _removals(members, wanted, user_rows, in_scope, owned: set[str]) -> pd.DataFrame:
+    """Memberships in owned groups of people the source still lists, whose field no longer names the group."""
+    listed = set(user_rows.loc[in_scope & user_rows["lms_id"].notna(), "lms_id"])
+    candidates = members[members["group_id"].isin(owned) & members["user_id"].isin(listed)]
+    stale = _without(candidates, wanted)
+    return plan_frame(
+        entity="groups",
+        action="remove_member",
+        situation="linked",
+        key=stale["group"] + ": " + stale["login"],
+        lms_id=stale["group_id"],
+        values=stale["user_id"].map(lambda user_id: {"user_id": user_id}),
+        reason=stale["login"]
+        + " is no longer in "
+        + stale["group"]
+        + " in the source (policy stale_group_memberships: remove)",
+    )
+
+
+def _without(pairs: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """The (group_id, user_id) pairs of `pairs` that `other` does not have."""
+    keys = ["group_id", "user_id"]
+    joined = pairs.merge(other[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    return joined[joined["_merge"] == "left_only"].drop(columns="_merge").reset_index(drop=True)

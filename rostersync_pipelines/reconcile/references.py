@@ -1,0 +1,27 @@
+"""References to records this plan creates.
+
+A new user's department may itself be new, so its id is unknown until apply. Such a reference is written
+`new:<key>` in the plan (readable in the CSV) and resolved by the apply engine once the record exists.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+NEW = "new:"
+
+
+def pending(keys: pd.Series) -> pd.Series:
+    return (NEW + keys.astype(str)).where(keys.notna(), None).astype(object)
+
+
+def is_pending(value) -> bool:
+    return isinstance(value, str) and value.startswith(NEW)
+
+
+def resolve(ids: pd.Series, keys: pd.Series) -> pd.Series:
+    """Folded key -> LMS id, or `new:<key>` when the record is being created, or None when unknown."""
+    from rostersync_pipelines.transform.identity import folded
+
+    resolved = folded(keys).map(ids)
+    return resolved.astype(object).where(resolved.notna(), None)

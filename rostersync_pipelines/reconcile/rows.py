@@ -1,0 +1,80 @@
+"""The plan's row shape and the field-by-field diff shared by every entity."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rostersync_pipelines.frames import nones
+
+PLAN_COLUMNS = [
+    "entity",  # users | departments | groups
+    "action",  # create update move deactivate reactivate delete add_member remove_member none
+    "situation",  # linked matched unmatched missing conflict
+    "key",  # what a person calls the record: login, department code, group name, "group: login"
+    "lms_id",
+    "row",  # source row number, when the row came from a source
+    "source_id",  # the source identity the link table remembers
+    "changes",  # {field: [old, new]}
+    "values",  # what the LMS is sent; *_ref values name records this plan creates
+    "reason",
+    "held",
+    "error",
+    "order",  # apply order within the entity's phase: parents first, children last
+]
+DESTRUCTIVE = {"deactivate", "delete", "remove_member"}
+
+
+def plan_frame(**columns) -> pd.DataFrame:
+    """A plan fragment with every column present, so fragments concatenate cleanly."""
+    length = max((len(value) for value in columns.values() if isinstance(value, pd.Series | list)), default=0)
+    frame = pd.DataFrame(index=range(length))
+    for column in PLAN_COLUMNS:
+        value = columns.get(column, False if column == "held" else 0 if column == "order" else None)
+        frame[column] = value.to_numpy() if isinstance(value, pd.Series) else value
+    frame["held"] = frame["held"].astype(bool)
+    for column in PLAN_COLUMNS:
+        if column not in ("held", "order"):
+            frame[column] = frame[column].astype(object)
+    return frame
+
+
+def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], clearable: set[str] = frozenset()):
+    """(changed: one bool column per field, changes: {field: [old, new]} or None per row).
+
+    A blank source value never clears an LMS value (nothing is lost to a half-filled export), except for
+    `clearable` fields where blank has a meaning (a department without a parent is a root).
+    """
+    changed = pd.DataFrame(index=desired.index)
+    for field in fields:
+        new, old = desired[field], current[field]
+        compare = new.notna() | (field in clearable)
+        same = (new == old).fillna(False).astype(bool) | (new.isna() & old.isna())
+        changed[field] = compare & ~same
+    any_changed = changed.any(axis=1)
+    changes = nones(desired.index)
+    if any_changed.any():
+        rows = changed[any_changed]
+        old_values = (
+            current.loc[any_changed, fields]
+            .astype(object)
+            .where(current.loc[any_changed, fields].notna(), None)
+        )
+        new_values = (
+            desired.loc[any_changed, fields]
+            .astype(object)
+            .where(desired.loc[any_changed, fields].notna(), None)
+        )
+        changes[any_changed] = [
+            {field: [old[field], new[field]] for field in fields if flags[field]}
+            for flags, old, new in zip(
+                rows.to_dict("records"),
+                old_values.to_dict("records"),
+                new_values.to_dict("records"),
+                strict=True,
+            )
+        ]
+    return changed, changes
+
+
+def values_from_changes(changes: pd.Series) -> pd.Series:
+    return changes.map(lambda change: {field: pair[1] for field, pair in change.items()} if isinstance(change, dict) else None)

@@ -1,0 +1,182 @@
+"""Users: what each matched person should look like in the LMS, and the one action that gets them there.
+
+Another person's account is never repurposed: a create or a rename onto a login or email that an LMS user
+already holds is a conflict for a person to review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from rostersync_pipelines.frames import nones
+
+from rostersync_pipelines.config import Sync
+from rostersync_pipelines.reconcile.match import Matches
+from rostersync_pipelines.reconcile.references import pending, resolve
+from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
+from rostersync_pipelines.schema import CUSTOM_PREFIX
+from rostersync_pipelines.transform.identity import folded
+
+BASE_FIELDS = ["login", "email", "first_name", "last_name", "user_unique_key"]
+REFERENCE_FIELDS = {
+    "department_id": "department",
+    "manager_id": "manager",
+    "functional_manager_id": "functional_manager",
+}
+
+
+def user_source_ids(users: pd.DataFrame) -> pd.Series:
+    return folded(users["user_unique_key"]).combine_first(folded(users["login"]))
+
+
+def protected_mask(lms: pd.DataFrame, protected_logins: list[str]) -> pd.Series:
+    """Superadmins always, and the logins the config lists: never changed, never deactivated."""
+    listed = {login.strip().casefold() for login in protected_logins}
+    return (lms["role"] == "superadmin") | folded(lms["login"]).isin(listed)
+
+
+def desired_users(
+    users: pd.DataFrame, found: Matches, code_ids: pd.Series, lms: pd.DataFrame, sync: Sync, today: dt.date
+):
+    """The LMS columns each source row asks for; references resolved to ids or new:<key>."""
+    desired = users[BASE_FIELDS].copy()
+    if sync.fields.users.department is not None:
+        desired["department_id"] = resolve(code_ids, users["department"])
+    login_ids = pd.concat(
+        [
+            pd.Series(
+                found.lms_id.where(found.situation != "unmatched", pending(users["login"])).to_numpy(),
+                index=folded(users["login"]).to_numpy(),
+            ),
+            pd.Series(lms["id"].to_numpy(), index=folded(lms["login"]).to_numpy()),
+        ]
+    )
+    login_ids = login_ids[login_ids.notna() & login_ids.index.notna()]
+    login_ids = login_ids[~login_ids.index.duplicated(keep="first")]
+    for field in ("manager_id", "functional_manager_id"):
+        desired[field] = resolve(login_ids, users[REFERENCE_FIELDS[field]])
+    terminated = users["termination_date"].notna() & (users["termination_date"] <= today.isoformat())
+    leaving = (users["status"] == "inactive") | (
+        terminated & (sync.policies.terminated_users == "deactivate")
+    )
+    desired["status"] = leaving.map({True: "inactive", False: "active"}).astype(object)
+    for column in users.columns:
+        if column.startswith(CUSTOM_PREFIX):
+            desired[column] = users[column]
+    return desired, terminated
+
+
+def plan_users(
+    users: pd.DataFrame, found: Matches, lms: pd.DataFrame, code_ids: pd.Series, sync: Sync, today: dt.date
+) -> pd.DataFrame:
+    desired, terminated = desired_users(users, found, code_ids, lms, sync, today)
+    fields = [column for column in desired.columns]
+    by_id = lms.set_index("id")
+    current = by_id.reindex(found.lms_id).reset_index(drop=True)
+    current.index = users.index
+    for column in fields:
+        if column.startswith(CUSTOM_PREFIX):
+            current[column] = current["custom_fields"].str.get(column[len(CUSTOM_PREFIX) :])
+    if sync.policies.returning_users == "ignore":
+        desired["status"] = desired["status"].where(current["status"] != "inactive", "inactive")
+    changed, changes = diff(desired, current[fields], fields)
+
+    situation, reason = found.situation.copy(), found.reason.copy()
+    matched = situation.isin(["linked", "matched"])
+    action = pd.Series("none", index=users.index, dtype=object)
+    action[matched & changed.any(axis=1)] = "update"
+    if "department_id" in changed:
+        action[matched & changed["department_id"]] = "move"
+    action[matched & changed["status"] & (desired["status"] == "active")] = "reactivate"
+    action[matched & changed["status"] & (desired["status"] == "inactive")] = "deactivate"
+    reason[matched & (action == "none")] += "; up to date"
+    reason[action == "deactivate"] += "; " + _leaving_reason(users, terminated)[action == "deactivate"]
+    reason[action == "reactivate"] += "; returning (policy returning_users: reactivate)"
+
+    unmatched = situation == "unmatched"
+    leaving = unmatched & (desired["status"] == "inactive")
+    reason[leaving] = "not created: " + _leaving_reason(users, terminated)[leaving]
+    action[unmatched & ~leaving] = "create"
+
+    conflict = _taken_identity(desired, found.lms_id, lms, action)
+    conflict = conflict.combine_first(_unknown_department(users, desired, action))
+    protected = found.lms_id.isin(set(lms.loc[protected_mask(lms, sync.policies.protected_logins), "id"]))
+    reason[protected] += "; protected: never changed"
+    action[protected] = "none"
+    situation[conflict.notna()] = "conflict"
+    reason[conflict.notna()] = conflict[conflict.notna()]
+    action[conflict.notna()] = "none"
+
+    values = values_from_changes(changes)
+    create = action == "create"
+    values[create] = desired[create].astype(object).where(desired[create].notna(), None).to_dict("records")
+    values = values.where(action != "none", None)
+    with_values = values.notna()
+    values[with_values] = [
+        _fold_custom(value, custom)
+        for value, custom in zip(values[with_values], current.loc[with_values, "custom_fields"], strict=True)
+    ]
+    return plan_frame(
+        entity="users",
+        action=action,
+        situation=situation,
+        key=users["login"],
+        lms_id=found.lms_id,
+        row=users["__row__"],
+        source_id=user_source_ids(users),
+        changes=changes.where(~create & (action != "none"), None),
+        values=values,
+        reason=reason,
+    )
+
+
+def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
+    text = pd.Series("inactive in source", index=users.index, dtype=object)
+    return text.where(
+        ~terminated,
+        "terminated on " + users["termination_date"].astype(str) + " (policy terminated_users: deactivate)",
+    )
+
+
+def _taken_identity(
+    desired: pd.DataFrame, lms_ids: pd.Series, lms: pd.DataFrame, action: pd.Series
+) -> pd.Series:
+    """A create, or a rename, onto a login or email that another LMS user holds."""
+    conflict = nones(desired.index)
+    writes = action.isin(["create", "update", "move", "deactivate", "reactivate"])
+    for field in ("login", "email"):
+        holders = pd.Series(lms["id"].to_numpy(), index=folded(lms[field]).to_numpy())
+        holders = holders[holders.index.notna() & ~holders.index.duplicated(keep="first")]
+        holder = folded(desired[field]).map(holders)
+        taken = writes & holder.notna() & (holder != lms_ids.fillna("")) & conflict.isna()
+        conflict[taken] = (
+            f'{field} "'
+            + desired.loc[taken, field]
+            + '" already belongs to LMS user '
+            + holder[taken]
+            + ", another person: review them"
+        )
+    return conflict
+
+
+def _unknown_department(users: pd.DataFrame, desired: pd.DataFrame, action: pd.Series) -> pd.Series:
+    conflict = nones(users.index)
+    if "department_id" not in desired:
+        return conflict
+    lost = users["department"].notna() & desired["department_id"].isna() & (action != "none")
+    conflict[lost] = (
+        'department "' + users.loc[lost, "department"] + '" is not in the LMS or is itself in conflict'
+    )
+    return conflict
+
+
+def _fold_custom(values: dict, current: dict | None) -> dict:
+    """custom.<name> columns travel as one custom_fields mapping; names the sync does not map are kept."""
+    names = [key for key in values if key.startswith(CUSTOM_PREFIX)]
+    if names:
+        merged = dict(current) if isinstance(current, dict) else {}
+        merged.update({key[len(CUSTOM_PREFIX) :]: values.pop(key) for key in names})
+        values["custom_fields"] = merged
+    return values

@@ -1,0 +1,286 @@
+"""The state database: plans, the journal of applied changes, links, owned groups, source sizes, approvals.
+
+It is what makes a sync explainable and safe to repeat: every applied change is journaled with its
+before/after values, links turn a changed email into a rename, and the last good source size lets a
+shrunken file be recognised. Secrets never reach it: inputs are recorded as row counts and hashes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("plan_id", sa.String(80), primary_key=True),
+    sa.Column("sync", sa.String(200), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(40), nullable=False),  # planned | applied | applied_with_failures
+    sa.Column("inputs", sa.Text),  # {source: {rows, sha256}}
+    sa.Column("summary", sa.Text),
+    sa.Column("plan_file", sa.Text),
+)
+plan_changes = sa.Table(
+    "plan_changes",
+    metadata,
+    sa.Column("plan_id", sa.String(80), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("situation", sa.String(40)),
+    sa.Column("key", sa.Text),
+    sa.Column("lms_id", sa.String(200)),
+    sa.Column("source_id", sa.Text),
+    sa.Column("held", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("changes", sa.Text),
+    sa.Column("values", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("order", sa.Integer),
+)
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_id", sa.String(80), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("key", sa.Text),
+    sa.Column("lms_id", sa.String(200)),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # applied | failed
+    sa.Column("message", sa.Text),
+)
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("source_id", sa.String(500), primary_key=True),
+    sa.Column("lms_id", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+owned_groups = sa.Table(
+    "owned_groups",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("group_id", sa.String(200), primary_key=True),
+    sa.Column("name", sa.Text),
+)
+source_sizes = sa.Table(
+    "source_sizes",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("last_good_rows", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("plan_id", sa.String(80), primary_key=True),
+    sa.Column("sync", sa.String(200), nullable=False),
+    sa.Column("approved_at", sa.DateTime, nullable=False),
+    sa.Column("used_by_plan", sa.String(80)),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def dumps(value) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def loads(text: str | None):
+    return None if text is None else json.loads(text)
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url)
+
+
+class StateStore:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # plans ---------------------------------------------------------------------------------------------
+    def save_plan(self, plan_id: str, sync: str, plan: pd.DataFrame, inputs: dict, summary: dict, plan_file: str) -> None:
+        changes = plan[plan["action"] != "none"]
+        records = [
+            {
+                "plan_id": plan_id,
+                "seq": int(seq),
+                "entity": row["entity"],
+                "action": row["action"],
+                "situation": row["situation"],
+                "key": row["key"],
+                "lms_id": row["lms_id"],
+                "source_id": row["source_id"],
+                "held": bool(row["held"]),
+                "reason": row["reason"],
+                "changes": dumps(row["changes"]),
+                "values": dumps(row["values"]),
+                "error": row["error"],
+                "order": int(row["order"]),
+            }
+            for seq, row in zip(changes.index, changes.to_dict("records"), strict=True)
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(
+                plans.insert().values(
+                    plan_id=plan_id,
+                    sync=sync,
+                    created_at=now(),
+                    status="planned",
+                    inputs=dumps(inputs),
+                    summary=dumps(summary),
+                    plan_file=plan_file,
+                )
+            )
+            for start in range(0, len(records), 5000):
+                connection.execute(plan_changes.insert(), records[start : start + 5000])
+
+    def plan_changes(self, plan_id: str) -> pd.DataFrame:
+        with self.engine.connect() as connection:
+            frame = pd.read_sql(
+                sa.select(plan_changes).where(plan_changes.c.plan_id == plan_id).order_by(plan_changes.c.seq),
+                connection,
+                dtype=object,
+            )
+        for column in ("changes", "values"):
+            frame[column] = frame[column].map(loads)
+        frame["held"] = frame["held"].astype(bool)
+        return frame
+
+    def plan(self, plan_id: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(plans).where(plans.c.plan_id == plan_id)).mappings().first()
+        if row is None:
+            return None
+        return {**row, "inputs": loads(row["inputs"]), "summary": loads(row["summary"])}
+
+    def set_plan_status(self, plan_id: str, status: str, summary: dict | None = None) -> None:
+        values = {"status": status} | ({"summary": dumps(summary)} if summary is not None else {})
+        with self.engine.begin() as connection:
+            connection.execute(plans.update().where(plans.c.plan_id == plan_id).values(**values))
+
+    # journal -------------------------------------------------------------------------------------------
+    def record(self, entries: list[dict]) -> None:
+        if entries:
+            with self.engine.begin() as connection:
+                connection.execute(journal.insert(), entries)
+
+    def applied_seqs(self, plan_id: str) -> set[int]:
+        query = sa.select(journal.c.seq).where(journal.c.plan_id == plan_id, journal.c.outcome == "applied")
+        with self.engine.connect() as connection:
+            return {row[0] for row in connection.execute(query)}
+
+    def journal(self, plan_id: str | None = None) -> pd.DataFrame:
+        query = sa.select(journal).order_by(journal.c.id)
+        if plan_id:
+            query = query.where(journal.c.plan_id == plan_id)
+        with self.engine.connect() as connection:
+            return pd.read_sql(query, connection, dtype=object)
+
+    # links ---------------------------------------------------------------------------------------------
+    def links(self, sync: str, entity: str) -> pd.Series:
+        query = sa.select(links.c.source_id, links.c.lms_id).where(links.c.sync == sync, links.c.entity == entity)
+        with self.engine.connect() as connection:
+            frame = pd.read_sql(query, connection, dtype=object)
+        return pd.Series(frame["lms_id"].to_numpy(), index=frame["source_id"].to_numpy(), dtype=object)
+
+    def write_links(self, sync: str, entity: str, wanted: pd.Series) -> int:
+        """Upsert only the links that changed: a million-user sync rewrites a handful, not a million."""
+        wanted = wanted[wanted.notna() & wanted.index.notna()]
+        wanted = wanted[~wanted.index.duplicated(keep="last")]
+        existing = self.links(sync, entity)
+        known = existing.reindex(wanted.index)
+        changed = wanted[known.isna() | (known != wanted)]
+        if changed.empty:
+            return 0
+        stamp = now()
+        with self.engine.begin() as connection:
+            keys = list(changed.index)
+            for start in range(0, len(keys), 500):
+                connection.execute(
+                    links.delete().where(
+                        links.c.sync == sync, links.c.entity == entity, links.c.source_id.in_(keys[start : start + 500])
+                    )
+                )
+            records = [
+                {"sync": sync, "entity": entity, "source_id": key, "lms_id": value, "updated_at": stamp}
+                for key, value in changed.items()
+            ]
+            for start in range(0, len(records), 5000):
+                connection.execute(links.insert(), records[start : start + 5000])
+        return len(changed)
+
+    # owned groups --------------------------------------------------------------------------------------
+    def owned_groups(self, sync: str) -> set[str]:
+        with self.engine.connect() as connection:
+            return {row[0] for row in connection.execute(sa.select(owned_groups.c.group_id).where(owned_groups.c.sync == sync))}
+
+    def add_owned_groups(self, sync: str, groups: dict[str, str]) -> None:
+        new = {group_id: name for group_id, name in groups.items() if group_id not in self.owned_groups(sync)}
+        if new:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    owned_groups.insert(), [{"sync": sync, "group_id": key, "name": name} for key, name in new.items()]
+                )
+
+    # source sizes --------------------------------------------------------------------------------------
+    def last_good_rows(self, sync: str, source: str) -> int | None:
+        query = sa.select(source_sizes.c.last_good_rows).where(source_sizes.c.sync == sync, source_sizes.c.source == source)
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def record_source_size(self, sync: str, source: str, rows: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(source_sizes.delete().where(source_sizes.c.sync == sync, source_sizes.c.source == source))
+            connection.execute(source_sizes.insert().values(sync=sync, source=source, last_good_rows=rows, updated_at=now()))
+
+    # approvals -----------------------------------------------------------------------------------------
+    def approve(self, plan_id: str) -> dict:
+        plan = self.plan(plan_id)
+        if plan is None:
+            raise KeyError(plan_id)
+        with self.engine.begin() as connection:
+            connection.execute(approvals.delete().where(approvals.c.plan_id == plan_id))
+            connection.execute(approvals.insert().values(plan_id=plan_id, sync=plan["sync"], approved_at=now()))
+        return plan
+
+    def approved_changes(self, sync: str) -> dict[tuple, str]:
+        """(entity, action, lms_id) -> approving plan id, for approvals not yet used by an apply."""
+        query = (
+            sa.select(plan_changes.c.entity, plan_changes.c.action, plan_changes.c.lms_id, plan_changes.c.plan_id)
+            .join(approvals, approvals.c.plan_id == plan_changes.c.plan_id)
+            .where(approvals.c.sync == sync, approvals.c.used_by_plan.is_(None), plan_changes.c.held.is_(True))
+        )
+        with self.engine.connect() as connection:
+            return {(entity, action, lms_id): plan_id for entity, action, lms_id, plan_id in connection.execute(query)}
+
+    def use_approvals(self, sync: str, plan_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                approvals.update()
+                .where(approvals.c.sync == sync, approvals.c.used_by_plan.is_(None))
+                .values(used_by_plan=plan_id)
+            )

@@ -1,0 +1,122 @@
+"""Users: one row per person, with an identity, a valid email and a known department — or a reject.
+
+Ambiguity is never resolved by guessing: when two rows claim one login or email, neither is imported
+(an exact copy of a row is the exception: it is the same person listed twice, so the first copy stands).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rostersync_pipelines.frames import as_objects, nones
+
+from rostersync_pipelines.config import Policies
+from rostersync_pipelines.schema import CUSTOM_PREFIX, NOT_SYNCED, ROW, USER_COLUMNS
+from rostersync_pipelines.transform.identity import exact_duplicates, folded, shared_values
+from rostersync_pipelines.transform.rejects import concat_rejects, split_off
+
+SOURCE = "users"
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+INACTIVE = {
+    "inactive",
+    "terminated",
+    "disabled",
+    "false",
+    "0",
+    "no",
+    "n",
+    "leaver",
+    "left",
+    "suspended",
+    "deleted",
+}
+ACTIVE = {"active", "enabled", "true", "1", "yes", "y", "employed", "current", "on leave", "leave"}
+
+
+def normalize_users(
+    frame: pd.DataFrame,
+    department_codes: pd.Series | None,
+    department_problems: dict[str, str],
+    policies: Policies,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(canonical users, rejects). `department_codes` maps folded code or unique key -> canonical code."""
+    for column in USER_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    custom = [column for column in frame.columns if column.startswith(CUSTOM_PREFIX)]
+    frame = frame[[ROW, *USER_COLUMNS, *custom]].copy()
+    frame["login"] = frame["login"].where(frame["login"].notna(), frame["email"])
+    rejects = []
+
+    def reject(mask: pd.Series, reason, outcome: str = "rejected") -> None:
+        nonlocal frame
+        frame, rejected = split_off(frame, mask, reason, SOURCE, outcome)
+        rejects.append(rejected)
+
+    reject(frame["login"].isna(), "no login or email")
+    repeated, first_row = exact_duplicates(frame, [*USER_COLUMNS, *custom])
+    reject(repeated, "duplicate of row " + first_row.astype(str))
+    for key in ("user_unique_key", "login", "email"):
+        shared, reason = shared_values(frame, key)
+        reject(shared, _two_departments(frame, key, shared).combine_first(reason))
+
+    bad_email = frame["email"].notna() & ~frame["email"].str.fullmatch(EMAIL).fillna(False).astype(bool)
+    reject(bad_email, 'invalid email "' + frame["email"].astype(str) + '"')
+
+    status = frame["status"].str.strip().str.casefold()
+    unknown_status = status.notna() & ~status.isin(INACTIVE | ACTIVE)
+    reject(unknown_status, 'unknown status "' + frame["status"].astype(str) + '"; use Active or Inactive')
+    frame["status"] = status.isin(INACTIVE).map({True: "inactive", False: "active"}).astype(object)
+
+    parsed = parse_dates(frame["termination_date"])
+    bad_date = frame["termination_date"].notna() & parsed.isna()
+    reject(
+        bad_date, 'invalid termination date "' + frame["termination_date"].astype(str) + '"; use YYYY-MM-DD'
+    )
+    frame["termination_date"] = parse_dates(frame["termination_date"])
+
+    if department_codes is not None:
+        no_department = frame["department"].isna()
+        if policies.users_without_department == "skip":
+            reject(no_department, "no department (policy users_without_department: skip)", NOT_SYNCED)
+        key = folded(frame["department"])
+        code = key.map(department_codes)
+        why = key.map(department_problems)
+        unknown = frame["department"].notna() & code.isna()
+        reason = ('department "' + frame["department"].astype(str) + '" ').where(unknown, None)
+        reason = reason + why.where(why.notna(), "is not in the departments source")
+        reject(unknown, reason)
+        frame["department"] = as_objects(code[frame.index])
+    for name, default in policies.custom_field_defaults.items():
+        column = CUSTOM_PREFIX + name
+        frame[column] = frame[column].where(frame[column].notna(), default) if column in frame else default
+    return frame.reset_index(drop=True), concat_rejects(rejects)
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """ISO dates as text; US M/D/YYYY is accepted too because HR exports from Excel often use it."""
+    text = values.astype(object).where(values.notna(), None)
+    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    us = pd.to_datetime(text, errors="coerce", format="%m/%d/%Y")
+    parsed = iso.where(iso.notna(), us)
+    return parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), None)
+
+
+def _two_departments(frame: pd.DataFrame, key: str, shared: pd.Series) -> pd.Series:
+    """A person listed under two departments gets that named, since it is the usual cause."""
+    reason = nones(frame.index)
+    if not shared.any():
+        return reason
+    values = folded(frame[key])[shared]
+    departments = frame.loc[shared, "department"].fillna("(none)")
+    per_identity = departments.groupby(values).nunique()
+    split = values.map(per_identity) > 1
+    if split.any():
+        listing = (
+            (departments + " on row " + frame.loc[shared, ROW].astype(str)).groupby(values).agg(", ".join)
+        )
+        reason[split[split].index] = [
+            f'{key} "{frame.at[index, key]}" is in two departments ({listing[value]})'
+            for index, value in values[split].items()
+        ]
+    return reason
