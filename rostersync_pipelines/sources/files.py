@@ -194,7 +194,7 @@ def _excel_grid(data: bytes, sheet: str | None, shown: str) -> tuple[pd.DataFram
         if sheet is None:
             chosen = sheets[0] if sheets else None
         else:  # people type sheet names by hand in the config, so a near match is accepted after an exact one
-            loose = {ws.title.strip().casefold(): ws for ws in reversed(sheets)}
+            loose = {ws.title: ws for ws in reversed(sheets)}
             chosen = next((ws for ws in sheets if ws.title == sheet), loose.get(sheet.strip().casefold()))
         if chosen is None:
             present = ", ".join(repr(ws.title) for ws in sheets) or "none"

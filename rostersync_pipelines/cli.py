@@ -1,0 +1,167 @@
+"""`rostersync validate | plan | sync | approve PLAN_ID`: a thin CLI over the same Dagster definitions.
+
+Runs go to DAGSTER_HOME (default ./.dagster_home), so each one shows in the UI. A failure a person can fix
+(config, source, mapped column) is one line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rostersync_pipelines.config import CONFIG_ENV, Config, config_path, load_config
+from rostersync_pipelines.errors import RosterSyncError
+from rostersync_pipelines.state import StateStore
+
+USER_ERRORS = {"ConfigError", "SourceError", "TargetError"}
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.command == "validate":
+            print(f"{config_path(args.config)}: OK ({', '.join(config.syncs)})")
+            return 0
+        if args.command == "approve":
+            return approve(config, args.plan_id)
+        return run(config, args)
+    except RosterSyncError as error:
+        print(f"rostersync: {error}", file=sys.stderr)
+        return 2 if type(error).__name__ == "ConfigError" else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rostersync", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help=f"config file (default: ${CONFIG_ENV} or rostersync.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("validate", help="load and check the config")
+    for name, text in (("plan", "show what a sync would change; never writes to the LMS"), ("sync", "plan and apply")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--sync", action="append", help="only this sync (repeatable; default: all)")
+        command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    approve_command = commands.add_parser("approve", help="release the held changes of a plan on the next sync")
+    approve_command.add_argument("plan_id")
+    return parser
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    # imported here: `validate` and `approve` should not pay for loading Dagster
+    from dagster import DagsterInstance
+
+    from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
+    from rostersync_pipelines.definitions import build_definitions
+
+    os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    instance_file = home / "dagster.yaml"
+    if not instance_file.exists():
+        instance_file.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    defs = build_definitions(config)
+    names = args.sync or list(config.syncs)
+    unknown = [name for name in names if name not in config.syncs]
+    if unknown:
+        raise RosterSyncError(f"no sync named '{unknown[0]}'; the config has: {', '.join(config.syncs)}")
+    summaries, problems = {}, []
+    with DagsterInstance.get() as instance:
+        for name in names:
+            job_name = sync_job_name(name) if args.command == "sync" else plan_job_name(name)
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, run_config=QUIET_RUN, raise_on_error=False
+            )
+            failure = _user_failure(result)
+            if failure:
+                problems.append(f"sync {name}: {failure}")
+                continue
+            summary = _summary(config, name, result)
+            summaries[name] = summary
+            problems += [f"sync {name}: source {source}: {error}" for source, error in summary["source_errors"].items()]
+    if args.json:
+        print(json.dumps(next(iter(summaries.values())) if len(summaries) == 1 else summaries, indent=2, default=str))
+    else:
+        for name, summary in summaries.items():
+            print(describe(name, summary, args.command))
+    for problem in problems:
+        print(f"rostersync: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _user_failure(result) -> str | None:
+    """The message of a step that failed for a reason a person can fix; a programming error re-raises."""
+    if result.success:
+        return None
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error
+            while cause is not None and cause.cls_name not in USER_ERRORS:
+                cause = cause.cause
+            if cause is not None:
+                return cause.message.split(": ", 1)[-1].strip() if cause.message.startswith(cause.cls_name) else cause.message.strip()
+            raise RuntimeError(error.to_string())
+    return "the run failed; see the Dagster UI"
+
+
+def _summary(config: Config, name: str, result) -> dict:
+    plan_id = None
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.path == [name, "sync_plan"]:
+            plan_id = materialization.metadata["plan_id"].value
+    store = StateStore(config.resolve_url(config.state.url))
+    try:
+        plan = store.plan(plan_id)
+        return {"sync": name, **plan["summary"], "plan_file": plan["plan_file"], "status": plan["status"]}
+    finally:
+        store.dispose()
+
+
+def describe(name: str, summary: dict, command: str) -> str:
+    lines = [f"sync {name} — plan {summary['plan_id']}"]
+    for entity in ("users", "departments", "groups"):
+        counts = summary.get(entity) or {}
+        shown = ", ".join(f"{action} {count}" for action, count in sorted(counts.items())) or "no changes"
+        lines.append(f"  {entity:<12} {shown}")
+    held = sum(summary.get("held", {}).values())
+    lines.append(
+        f"  held {held}, conflicts {summary['conflicts']}, errors {summary['errors']}, "
+        f"rejected rows {summary['rejected_rows']}, skipped rows {summary['skipped_rows']}"
+    )
+    if command == "sync":
+        applied = sum((summary.get("applied") or {}).values())
+        if applied == 0 and not summary.get("failed"):
+            lines.append("  applied 0 changes: the LMS already matches the source")
+        else:
+            lines.append(f"  applied {applied} changes, {len(summary.get('failed') or [])} refused by the LMS")
+        for failure in (summary.get("failed") or [])[:10]:
+            lines.append(f"    refused: {failure}")
+    else:
+        lines.append("  nothing was written to the LMS (plan only)")
+    if held:
+        lines.append(f"  release held changes with: rostersync approve {summary['plan_id']}")
+    lines.append(f"  full plan: {summary['plan_file']}")
+    return "\n".join(lines)
+
+
+def approve(config: Config, plan_id: str) -> int:
+    store = StateStore(config.resolve_url(config.state.url))
+    try:
+        plan = store.plan(plan_id)
+        if plan is None:
+            raise RosterSyncError(f"no plan with id '{plan_id}'; `rostersync plan` prints plan ids")
+        changes = store.plan_changes(plan_id)
+        held = int(changes["held"].sum()) if len(changes) else 0
+        store.approve(plan_id)
+        print(f"approved plan {plan_id}: its {held} held changes apply on the next `rostersync sync` of {plan['sync']}")
+        return 0
+    finally:
+        store.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Per sync: a plan job (never writes to the LMS) and a sync job (plans and applies)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def plan_job_name(sync_name: str) -> str:
+    return f"{sync_name}_plan_job"
+
+
+def sync_job_name(sync_name: str) -> str:
+    return f"{sync_name}_sync_job"
+
+
+def sync_jobs(sync_name: str) -> list[dg.UnresolvedAssetJobDefinition]:
+    group = dg.AssetSelection.groups(sync_name)
+    applied = dg.AssetSelection.assets(dg.AssetKey([sync_name, "applied_lms_state"]))
+    return [
+        dg.define_asset_job(plan_job_name(sync_name), selection=group - applied, description="Plan only: the LMS is not written."),
+        dg.define_asset_job(sync_job_name(sync_name), selection=group, description="Plan, apply, read back and check."),
+    ]

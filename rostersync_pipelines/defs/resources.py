@@ -1,0 +1,20 @@
+"""The one resource every asset uses: the loaded config (whose file ROSTERSYNC_CONFIG names)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from rostersync_pipelines.config import Config, config_path, load_config
+
+
+class RosterSyncConfig(dg.ConfigurableResource):
+    """Loaded at run time, so a config edited after `dagster dev` started is what the next run uses."""
+
+    path: str | None = None
+
+    def load(self) -> Config:
+        return load_config(self.path)
+
+
+def resources_definitions() -> dg.Definitions:
+    return dg.Definitions(resources={"rostersync": RosterSyncConfig(path=str(config_path()))})
