@@ -45,7 +45,10 @@ class ApplyResult:
 def applicable(changes: pd.DataFrame) -> pd.DataFrame:
     """Rows the engine may send: not held, not in conflict, not blocked by an error."""
     return changes[
-        (changes["action"] != "none") & ~changes["held"] & changes["error"].isna() & (changes["situation"] != "conflict")
+        (changes["action"] != "none")
+        & ~changes["held"]
+        & changes["error"].isna()
+        & (changes["situation"] != "conflict")
     ]
 
 
@@ -72,21 +75,33 @@ class Applier:
         rows = applicable(changes)
         deferred: list[tuple[int, dict]] = []
         for entity, actions in PHASES:
-            phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)].sort_values("order", kind="stable")
+            phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)].sort_values(
+                "order", kind="stable"
+            )
             for seq, row in zip(phase.index, phase.to_dict("records"), strict=True):
                 if int(row.get("seq", seq)) in self.already_applied:
                     self.result.skipped += 1
                     continue
                 values = dict(row["values"] or {})
                 if entity == "users" and row["action"] == "create":
-                    later = {name: values.pop(name) for name in USER_REFERENCES if self._unresolved(values.get(name))}
+                    later = {
+                        name: values.pop(name)
+                        for name in USER_REFERENCES
+                        if self._unresolved(values.get(name))
+                    }
                     if later:
                         deferred.append((int(row.get("seq", seq)), {"key": row["key"], "values": later}))
                 self._send(int(row.get("seq", seq)), row, values)
         for seq, extra in deferred:
             lms_id = self.result.created.get(("users", extra["key"]))
             if lms_id:
-                row = {"entity": "users", "action": "update", "key": extra["key"], "lms_id": lms_id, "changes": None}
+                row = {
+                    "entity": "users",
+                    "action": "update",
+                    "key": extra["key"],
+                    "lms_id": lms_id,
+                    "changes": None,
+                }
                 self._send(seq, row, extra["values"], journal_action="update")
         self._flush()
         return self.result
@@ -154,7 +169,9 @@ class Applier:
                 return self.target.apply(operation)
             except TRANSIENT as error:
                 if attempt == self.retries:
-                    raise TargetError(f"the LMS did not answer after {self.retries + 1} tries: {error}") from None
+                    raise TargetError(
+                        f"the LMS did not answer after {self.retries + 1} tries: {error}"
+                    ) from None
                 time.sleep(min(2**attempt, 30) * 0.5)
         return None
 

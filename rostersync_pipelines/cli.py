@@ -40,11 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help=f"config file (default: ${CONFIG_ENV} or rostersync.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("validate", help="load and check the config")
-    for name, text in (("plan", "show what a sync would change; never writes to the LMS"), ("sync", "plan and apply")):
+    for name, text in (
+        ("plan", "show what a sync would change; never writes to the LMS"),
+        ("sync", "plan and apply"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--sync", action="append", help="only this sync (repeatable; default: all)")
         command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    approve_command = commands.add_parser("approve", help="release the held changes of a plan on the next sync")
+    approve_command = commands.add_parser(
+        "approve", help="release the held changes of a plan on the next sync"
+    )
     approve_command.add_argument("plan_id")
     return parser
 
@@ -53,8 +58,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     # imported here: `validate` and `approve` should not pay for loading Dagster
     from dagster import DagsterInstance
 
-    from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
     from rostersync_pipelines.definitions import build_definitions
+    from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
 
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -80,9 +85,15 @@ def run(config: Config, args: argparse.Namespace) -> int:
                 continue
             summary = _summary(config, name, result)
             summaries[name] = summary
-            problems += [f"sync {name}: source {source}: {error}" for source, error in summary["source_errors"].items()]
+            problems += [
+                f"sync {name}: source {source}: {error}" for source, error in summary["source_errors"].items()
+            ]
     if args.json:
-        print(json.dumps(next(iter(summaries.values())) if len(summaries) == 1 else summaries, indent=2, default=str))
+        print(
+            json.dumps(
+                next(iter(summaries.values())) if len(summaries) == 1 else summaries, indent=2, default=str
+            )
+        )
     else:
         for name, summary in summaries.items():
             print(describe(name, summary, args.command))
@@ -102,7 +113,11 @@ def _user_failure(result) -> str | None:
             while cause is not None and cause.cls_name not in USER_ERRORS:
                 cause = cause.cause
             if cause is not None:
-                return cause.message.split(": ", 1)[-1].strip() if cause.message.startswith(cause.cls_name) else cause.message.strip()
+                return (
+                    cause.message.split(": ", 1)[-1].strip()
+                    if cause.message.startswith(cause.cls_name)
+                    else cause.message.strip()
+                )
             raise RuntimeError(error.to_string())
     return "the run failed; see the Dagster UI"
 
@@ -137,7 +152,9 @@ def describe(name: str, summary: dict, command: str) -> str:
         if applied == 0 and not summary.get("failed"):
             lines.append("  applied 0 changes: the LMS already matches the source")
         else:
-            lines.append(f"  applied {applied} changes, {len(summary.get('failed') or [])} refused by the LMS")
+            lines.append(
+                f"  applied {applied} changes, {len(summary.get('failed') or [])} refused by the LMS"
+            )
         for failure in (summary.get("failed") or [])[:10]:
             lines.append(f"    refused: {failure}")
     else:
@@ -157,7 +174,9 @@ def approve(config: Config, plan_id: str) -> int:
         changes = store.plan_changes(plan_id)
         held = int(changes["held"].sum()) if len(changes) else 0
         store.approve(plan_id)
-        print(f"approved plan {plan_id}: its {held} held changes apply on the next `rostersync sync` of {plan['sync']}")
+        print(
+            f"approved plan {plan_id}: its {held} held changes apply on the next `rostersync sync` of {plan['sync']}"
+        )
         return 0
     finally:
         store.dispose()

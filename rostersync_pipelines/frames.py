@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 
-
 def nones(index: pd.Index) -> pd.Series:
     """An object column of None (pd.Series(None, dtype=object) would hold NaN)."""
     return pd.Series([None] * len(index), index=index, dtype=object)
@@ -14,3 +13,13 @@ def nones(index: pd.Index) -> pd.Series:
 def as_objects(values: pd.Series) -> pd.Series:
     """Object dtype with None for missing values, so it mixes with any other column."""
     return values.astype(object).where(values.notna(), None)
+
+
+def fill(template: str, *columns: pd.Series) -> pd.Series:
+    """template.format(a, b, ...) per row, as an object column. Called on the few rows that need a message."""
+    index = columns[0].index
+    return pd.Series(
+        [template.format(*values) for values in zip(*columns, strict=True)] if len(index) else [],
+        index=index,
+        dtype=object,
+    )

@@ -104,7 +104,7 @@ def dumps(value) -> str | None:
 
 
 def loads(text: str | None):
-    return None if text is None else json.loads(text)
+    return json.loads(text) if isinstance(text, str) else None
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -122,7 +122,9 @@ class StateStore:
         self.engine.dispose()
 
     # plans ---------------------------------------------------------------------------------------------
-    def save_plan(self, plan_id: str, sync: str, plan: pd.DataFrame, inputs: dict, summary: dict, plan_file: str) -> None:
+    def save_plan(
+        self, plan_id: str, sync: str, plan: pd.DataFrame, inputs: dict, summary: dict, plan_file: str
+    ) -> None:
         changes = plan[plan["action"] != "none"]
         records = [
             {
@@ -165,6 +167,7 @@ class StateStore:
                 connection,
                 dtype=object,
             )
+        frame = frame.astype(object).where(frame.notna(), None)
         for column in ("changes", "values"):
             frame[column] = frame[column].map(loads)
         frame["held"] = frame["held"].astype(bool)
@@ -202,7 +205,9 @@ class StateStore:
 
     # links ---------------------------------------------------------------------------------------------
     def links(self, sync: str, entity: str) -> pd.Series:
-        query = sa.select(links.c.source_id, links.c.lms_id).where(links.c.sync == sync, links.c.entity == entity)
+        query = sa.select(links.c.source_id, links.c.lms_id).where(
+            links.c.sync == sync, links.c.entity == entity
+        )
         with self.engine.connect() as connection:
             frame = pd.read_sql(query, connection, dtype=object)
         return pd.Series(frame["lms_id"].to_numpy(), index=frame["source_id"].to_numpy(), dtype=object)
@@ -222,7 +227,9 @@ class StateStore:
             for start in range(0, len(keys), 500):
                 connection.execute(
                     links.delete().where(
-                        links.c.sync == sync, links.c.entity == entity, links.c.source_id.in_(keys[start : start + 500])
+                        links.c.sync == sync,
+                        links.c.entity == entity,
+                        links.c.source_id.in_(keys[start : start + 500]),
                     )
                 )
             records = [
@@ -236,26 +243,38 @@ class StateStore:
     # owned groups --------------------------------------------------------------------------------------
     def owned_groups(self, sync: str) -> set[str]:
         with self.engine.connect() as connection:
-            return {row[0] for row in connection.execute(sa.select(owned_groups.c.group_id).where(owned_groups.c.sync == sync))}
+            return {
+                row[0]
+                for row in connection.execute(
+                    sa.select(owned_groups.c.group_id).where(owned_groups.c.sync == sync)
+                )
+            }
 
     def add_owned_groups(self, sync: str, groups: dict[str, str]) -> None:
         new = {group_id: name for group_id, name in groups.items() if group_id not in self.owned_groups(sync)}
         if new:
             with self.engine.begin() as connection:
                 connection.execute(
-                    owned_groups.insert(), [{"sync": sync, "group_id": key, "name": name} for key, name in new.items()]
+                    owned_groups.insert(),
+                    [{"sync": sync, "group_id": key, "name": name} for key, name in new.items()],
                 )
 
     # source sizes --------------------------------------------------------------------------------------
     def last_good_rows(self, sync: str, source: str) -> int | None:
-        query = sa.select(source_sizes.c.last_good_rows).where(source_sizes.c.sync == sync, source_sizes.c.source == source)
+        query = sa.select(source_sizes.c.last_good_rows).where(
+            source_sizes.c.sync == sync, source_sizes.c.source == source
+        )
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()
 
     def record_source_size(self, sync: str, source: str, rows: int) -> None:
         with self.engine.begin() as connection:
-            connection.execute(source_sizes.delete().where(source_sizes.c.sync == sync, source_sizes.c.source == source))
-            connection.execute(source_sizes.insert().values(sync=sync, source=source, last_good_rows=rows, updated_at=now()))
+            connection.execute(
+                source_sizes.delete().where(source_sizes.c.sync == sync, source_sizes.c.source == source)
+            )
+            connection.execute(
+                source_sizes.insert().values(sync=sync, source=source, last_good_rows=rows, updated_at=now())
+            )
 
     # approvals -----------------------------------------------------------------------------------------
     def approve(self, plan_id: str) -> dict:
@@ -264,18 +283,27 @@ class StateStore:
             raise KeyError(plan_id)
         with self.engine.begin() as connection:
             connection.execute(approvals.delete().where(approvals.c.plan_id == plan_id))
-            connection.execute(approvals.insert().values(plan_id=plan_id, sync=plan["sync"], approved_at=now()))
+            connection.execute(
+                approvals.insert().values(plan_id=plan_id, sync=plan["sync"], approved_at=now())
+            )
         return plan
 
     def approved_changes(self, sync: str) -> dict[tuple, str]:
         """(entity, action, lms_id) -> approving plan id, for approvals not yet used by an apply."""
         query = (
-            sa.select(plan_changes.c.entity, plan_changes.c.action, plan_changes.c.lms_id, plan_changes.c.plan_id)
+            sa.select(
+                plan_changes.c.entity, plan_changes.c.action, plan_changes.c.lms_id, plan_changes.c.plan_id
+            )
             .join(approvals, approvals.c.plan_id == plan_changes.c.plan_id)
-            .where(approvals.c.sync == sync, approvals.c.used_by_plan.is_(None), plan_changes.c.held.is_(True))
+            .where(
+                approvals.c.sync == sync, approvals.c.used_by_plan.is_(None), plan_changes.c.held.is_(True)
+            )
         )
         with self.engine.connect() as connection:
-            return {(entity, action, lms_id): plan_id for entity, action, lms_id, plan_id in connection.execute(query)}
+            return {
+                (entity, action, lms_id): plan_id
+                for entity, action, lms_id, plan_id in connection.execute(query)
+            }
 
     def use_approvals(self, sync: str, plan_id: str) -> None:
         with self.engine.begin() as connection:

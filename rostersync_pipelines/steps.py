@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from rostersync_pipelines.apply import ApplyResult, Applier, applicable
+from rostersync_pipelines.apply import Applier, ApplyResult, applicable
 from rostersync_pipelines.config import Config, Sync
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
 from rostersync_pipelines.reconcile.safety import SourceHealth
@@ -33,7 +33,9 @@ class PlannedSync:
     plan_file: str
 
 
-def read_sources(config: Config, sync: Sync, session: requests.Session | None = None) -> dict[str, SourceTable]:
+def read_sources(
+    config: Config, sync: Sync, session: requests.Session | None = None
+) -> dict[str, SourceTable]:
     return {name: read_source(name, spec, config, session) for name, spec in sync.sources.items()}
 
 
@@ -50,7 +52,10 @@ def canonicalize(sources: dict[str, SourceTable], sync: Sync) -> Canonical:
 
 def _mapped_columns(sync: Sync) -> list[str]:
     columns = []
-    for value in [*sync.fields.users.model_dump(exclude={"custom"}).values(), *sync.fields.users.custom.values()]:
+    for value in [
+        *sync.fields.users.model_dump(exclude={"custom"}).values(),
+        *sync.fields.users.custom.values(),
+    ]:
         columns += [] if value is None else [value] if isinstance(value, str) else value
     return columns + [rule.skip.field for rule in sync.rules]
 
@@ -66,7 +71,9 @@ def fingerprint(table: SourceTable) -> dict:
     """Row count and a content hash: enough to tell two inputs apart, without keeping any of their data."""
     if table.frame is None:
         return {"rows": 0, "error": table.error}
-    digest = hashlib.sha256(pd.util.hash_pandas_object(table.frame, index=False).to_numpy().tobytes()).hexdigest()
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(table.frame, index=False).to_numpy().tobytes()
+    ).hexdigest()
     return {"rows": table.rows, "sha256": digest}
 
 
@@ -75,7 +82,11 @@ def new_plan_id(sync_name: str) -> str:
 
 
 def plan_sync(
-    config: Config, sync_name: str, sources: dict[str, SourceTable], canonical: Canonical, today: dt.date | None = None
+    config: Config,
+    sync_name: str,
+    sources: dict[str, SourceTable],
+    canonical: Canonical,
+    today: dt.date | None = None,
 ) -> PlannedSync:
     sync = config.syncs[sync_name]
     store = StateStore(config.resolve_url(config.state.url))
@@ -106,7 +117,9 @@ def write_plan_csv(plan: pd.DataFrame, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     shown = plan.copy()
     for column in ("changes", "values"):
-        shown[column] = shown[column].map(lambda value: None if value is None else json.dumps(value, default=str))
+        shown[column] = shown[column].map(
+            lambda value: None if value is None else json.dumps(value, default=str)
+        )
     shown.to_csv(path, index_label="seq")
     return str(path)
 
@@ -122,7 +135,9 @@ def apply_sync(config: Config, sync_name: str, plan_id: str, sources: dict[str, 
         result = applier.run(changes.set_index("seq", drop=False))
         remember(store, sync_name, plan_id, changes, result)
         summary = (store.plan(plan_id) or {}).get("summary") or {}
-        summary["applied"] = {f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())}
+        summary["applied"] = {
+            f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())
+        }
         summary["failed"] = [f"{entity} {key}: {message}" for entity, key, message in result.failed]
         store.set_plan_status(plan_id, "applied_with_failures" if result.failed else "applied", summary)
         for name, table in sources.items():
@@ -136,19 +151,25 @@ def apply_sync(config: Config, sync_name: str, plan_id: str, sources: dict[str, 
         getattr(target, "dispose", lambda: None)()
 
 
-def remember(store: StateStore, sync_name: str, plan_id: str, changes: pd.DataFrame, result: ApplyResult) -> None:
+def remember(
+    store: StateStore, sync_name: str, plan_id: str, changes: pd.DataFrame, result: ApplyResult
+) -> None:
     for entity in ("users", "departments"):
         rows = changes[(changes["entity"] == entity) & changes["source_id"].notna()]
         created = rows["key"].map(lambda key, entity=entity: result.created.get((entity, key)))
         lms_ids = rows["lms_id"].where(rows["action"] != "create", created)
         ok = rows["situation"].isin(["linked", "matched", "unmatched"]) & lms_ids.notna()
-        store.write_links(sync_name, entity, pd.Series(lms_ids[ok].to_numpy(), index=rows.loc[ok, "source_id"].to_numpy()))
+        store.write_links(
+            sync_name, entity, pd.Series(lms_ids[ok].to_numpy(), index=rows.loc[ok, "source_id"].to_numpy())
+        )
     groups = {group_id: key for (entity, key), group_id in result.created.items() if entity == "groups"}
     store.add_owned_groups(sync_name, groups)
     store.use_approvals(sync_name, plan_id)
 
 
-def remaining_changes(config: Config, sync_name: str, canonical: Canonical, sources: dict[str, SourceTable]) -> pd.DataFrame:
+def remaining_changes(
+    config: Config, sync_name: str, canonical: Canonical, sources: dict[str, SourceTable]
+) -> pd.DataFrame:
     """Re-plan against the LMS as it is now: after a good apply, nothing applicable is left."""
     sync = config.syncs[sync_name]
     store = StateStore(config.resolve_url(config.state.url))
@@ -159,7 +180,9 @@ def remaining_changes(config: Config, sync_name: str, canonical: Canonical, sour
             department_links=store.links(sync_name, "departments"),
             owned_groups=store.owned_groups(sync_name),
         )
-        plan = make_plan(canonical, target.read_state(), sync, state, source_health(store, sync_name, sources))
+        plan = make_plan(
+            canonical, target.read_state(), sync, state, source_health(store, sync_name, sources)
+        )
         return applicable(plan)
     finally:
         store.dispose()

@@ -4,7 +4,6 @@ Assets are thin: they call `rostersync_pipelines.steps` and describe the result 
 [sync, name], so two syncs never collide and each shows as its own group in the UI.
 """
 
-
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -54,7 +53,9 @@ def canonical_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
             name: dg.AssetOut(key=dg.AssetKey([sync_name, name]), description=_CANONICAL_DESCRIPTIONS[name])
             for name in CANONICAL
         },
-        ins={f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sources},
+        ins={
+            f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sources
+        },
         required_resource_keys={"rostersync"},
     )
     def _canonical(context: AssetExecutionContext, **tables: SourceTable):
@@ -67,7 +68,9 @@ def canonical_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
             if name == "rejects":
                 metadata["by outcome"] = dg.MetadataValue.json(frame["outcome"].value_counts().to_dict())
                 metadata["preview"] = markdown_table(frame, ["source", "row", "key", "outcome", "reason"])
-            yield dg.MaterializeResult(asset_key=dg.AssetKey([sync_name, name]), value=frame, metadata=metadata)
+            yield dg.MaterializeResult(
+                asset_key=dg.AssetKey([sync_name, name]), value=frame, metadata=metadata
+            )
 
     return _canonical
 
@@ -83,7 +86,9 @@ _CANONICAL_DESCRIPTIONS = {
 def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "sync_plan"])
     ins = {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
-    ins |= {f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources}
+    ins |= {
+        f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources
+    }
 
     @dg.asset(
         key=key,
@@ -138,7 +143,9 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "applied_lms_state"])
     ins = {"sync_plan": dg.AssetIn(key=dg.AssetKey([sync_name, "sync_plan"]))}
     ins |= {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
-    ins |= {f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources}
+    ins |= {
+        f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources
+    }
 
     @dg.asset(
         key=key,

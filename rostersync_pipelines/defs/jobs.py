@@ -17,6 +17,12 @@ def sync_jobs(sync_name: str) -> list[dg.UnresolvedAssetJobDefinition]:
     group = dg.AssetSelection.groups(sync_name)
     applied = dg.AssetSelection.assets(dg.AssetKey([sync_name, "applied_lms_state"]))
     return [
-        dg.define_asset_job(plan_job_name(sync_name), selection=group - applied, description="Plan only: the LMS is not written."),
-        dg.define_asset_job(sync_job_name(sync_name), selection=group, description="Plan, apply, read back and check."),
+        dg.define_asset_job(
+            plan_job_name(sync_name),
+            selection=group - applied,
+            description="Plan only: the LMS is not written.",
+        ),
+        dg.define_asset_job(
+            sync_job_name(sync_name), selection=group, description="Plan, apply, read back and check."
+        ),
     ]

@@ -13,7 +13,9 @@ def markdown_table(frame: pd.DataFrame, columns: list[str], rows: int = PREVIEW_
     if shown.empty:
         return dg.MetadataValue.md("_nothing to show_")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in shown.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(_cell(value) for value in row) + " |" for row in shown.itertuples(index=False)
+    ]
     more = len(frame) - rows
     if more > 0:
         lines.append(f"\n_and {more} more rows_")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
+from rostersync_pipelines.frames import as_objects
 from rostersync_pipelines.reconcile.references import NEW
 from rostersync_pipelines.reconcile.rows import plan_frame
 from rostersync_pipelines.targets.base import LmsState
@@ -39,7 +40,8 @@ def plan_groups(
         values=new_names.map(lambda name: {"name": name}),
         reason="a new group from the " + str(sync.fields.users.groups) + " field",
     )
-    wanted["group_id"] = folded(wanted["group"]).map(existing).fillna(NEW + wanted["group"])
+    group_ids = as_objects(folded(wanted["group"]).map(existing))
+    wanted["group_id"] = group_ids.where(group_ids.notna(), NEW + wanted["group"].astype(object))
 
     members = lms.group_members.merge(
         lms.users[["id", "login"]], left_on="user_id", right_on="id", how="left"
@@ -85,5 +87,7 @@ def _removals(members, wanted, user_rows, in_scope, owned: set[str]) -> pd.DataF
 def _without(pairs: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     """The (group_id, user_id) pairs of `pairs` that `other` does not have."""
     keys = ["group_id", "user_id"]
-    joined = pairs.merge(other[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    pairs = pairs.astype({key: object for key in keys})
+    other = other[keys].astype(object).drop_duplicates()
+    joined = pairs.merge(other, on=keys, how="left", indicator=True)
     return joined[joined["_merge"] == "left_only"].drop(columns="_merge").reset_index(drop=True)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rostersync_pipelines.frames import nones
-
 from rostersync_pipelines.transform.identity import folded
 
 LINK = "link"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from rostersync_pipelines.frames import as_objects
+
 NEW = "new:"
 
 
 def pending(keys: pd.Series) -> pd.Series:
-    return (NEW + keys.astype(str)).where(keys.notna(), None).astype(object)
+    return (NEW + as_objects(keys)).where(keys.notna(), None).astype(object)
 
 
 def is_pending(value) -> bool:

@@ -77,4 +77,8 @@ def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], cleara
 
 
 def values_from_changes(changes: pd.Series) -> pd.Series:
-    return changes.map(lambda change: {field: pair[1] for field, pair in change.items()} if isinstance(change, dict) else None)
+    return changes.map(
+        lambda change: (
+            {field: pair[1] for field, pair in change.items()} if isinstance(change, dict) else None
+        )
+    )

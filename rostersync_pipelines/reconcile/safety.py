@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
 from rostersync_pipelines.config import Safety
+from rostersync_pipelines.frames import nones
 from rostersync_pipelines.reconcile.rows import DESTRUCTIVE
 
 

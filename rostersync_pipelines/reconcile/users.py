@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
 from rostersync_pipelines.config import Sync
+from rostersync_pipelines.frames import fill, nones
 from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
@@ -129,15 +129,34 @@ def plan_users(
         changes=changes.where(~create & (action != "none"), None),
         values=values,
         reason=reason,
+        order=_manager_depth(users, action == "create"),
     )
+
+
+def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
+    """How many new managers sit above each new user, so managers are created before their reports and
+    every create carries its manager in the same call (a cycle falls back to a follow-up update)."""
+    position = pd.Series(np.arange(len(users)), index=folded(users["login"]).to_numpy())
+    position = position[position.index.notna() & ~position.index.duplicated()]
+    manager = folded(users["manager"]).map(position).fillna(-1).astype(int).to_numpy()
+    created = creating.to_numpy(dtype=bool)
+    parent = np.where((manager >= 0) & created & created[manager.clip(0)], manager, -1)
+    depth = np.zeros(len(users), dtype=int)
+    current = parent
+    for _ in range(32):
+        reached = current >= 0
+        if not reached.any():
+            break
+        depth += reached
+        current = np.where(reached, parent[current.clip(0)], -1)
+    return pd.Series(depth, index=users.index)
 
 
 def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
     text = pd.Series("inactive in source", index=users.index, dtype=object)
-    return text.where(
-        ~terminated,
-        "terminated on " + users["termination_date"].astype(str) + " (policy terminated_users: deactivate)",
-    )
+    template = "terminated on {} (policy terminated_users: deactivate)"
+    text[terminated] = fill(template, users.loc[terminated, "termination_date"])
+    return text
 
 
 def _taken_identity(

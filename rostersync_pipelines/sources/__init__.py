@@ -25,7 +25,9 @@ class SourceTable:
         return 0 if self.frame is None else len(self.frame)
 
 
-def read_source(name: str, spec: FileSource, config: Config, session: requests.Session | None = None) -> SourceTable:
+def read_source(
+    name: str, spec: FileSource, config: Config, session: requests.Session | None = None
+) -> SourceTable:
     try:
         frame = read_file(
             config.resolve_path(spec.path),

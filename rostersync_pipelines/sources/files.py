@@ -77,7 +77,7 @@ def _display(path: str) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         return path
     return urlunsplit(
-        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "…" if parts.query else "", "")
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "..." if parts.query else "", "")
     )
 
 
@@ -194,7 +194,7 @@ def _excel_grid(data: bytes, sheet: str | None, shown: str) -> tuple[pd.DataFram
         if sheet is None:
             chosen = sheets[0] if sheets else None
         else:  # people type sheet names by hand in the config, so a near match is accepted after an exact one
-            loose = {ws.title: ws for ws in reversed(sheets)}
+            loose = {ws.title.strip().casefold(): ws for ws in reversed(sheets)}
             chosen = next((ws for ws in sheets if ws.title == sheet), loose.get(sheet.strip().casefold()))
         if chosen is None:
             present = ", ".join(repr(ws.title) for ws in sheets) or "none"

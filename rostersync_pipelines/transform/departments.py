@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from rostersync_pipelines.frames import fill
 from rostersync_pipelines.schema import DEPARTMENT_COLUMNS, ROW
 from rostersync_pipelines.transform.identity import exact_duplicates, folded, shared_values
 from rostersync_pipelines.transform.rejects import concat_rejects, split_off
@@ -25,7 +26,7 @@ def normalize_departments(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     frame, rejected = split_off(frame, frame["code"].isna(), "no department code", SOURCE)
     rejects.append(rejected)
     repeated, first_row = exact_duplicates(frame, DEPARTMENT_COLUMNS)
-    frame, rejected = split_off(frame, repeated, "duplicate of row " + first_row.astype(str), SOURCE)
+    frame, rejected = split_off(frame, repeated, fill("duplicate of row {}", first_row[repeated]), SOURCE)
     rejects.append(rejected)
     for key in ("code", "department_unique_key"):
         shared, reason = shared_values(frame, key)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
+from rostersync_pipelines.frames import fill, nones
 from rostersync_pipelines.schema import ROW
 
 
@@ -29,7 +28,7 @@ def shared_values(frame: pd.DataFrame, key: str) -> tuple[pd.Series, pd.Series]:
     shared = values.notna() & values.duplicated(keep=False)
     reason = nones(frame.index)
     if shared.any():
-        rows = frame.loc[shared, ROW].astype(str).groupby(values[shared]).agg(", ".join)
+        rows = fill("{}", frame.loc[shared, ROW]).groupby(values[shared]).agg(", ".join)
         reason[shared] = [
             f'{key} "{frame.at[index, key]}" is on rows {rows[value]}: the same identity twice'
             for index, value in values[shared].items()

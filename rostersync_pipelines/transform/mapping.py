@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
 from rostersync_pipelines.errors import SourceError
+from rostersync_pipelines.frames import nones
 from rostersync_pipelines.schema import ROW
 
 

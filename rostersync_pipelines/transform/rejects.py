@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
+from rostersync_pipelines.frames import fill, nones
 from rostersync_pipelines.schema import REJECT_COLUMNS, REJECTED, ROW
 
 
@@ -20,7 +19,9 @@ def split_off(
     can leave that person's LMS account alone."""
     mask = mask.fillna(False).astype(bool)
     taken = frame[mask]
-    reasons = reason[mask] if isinstance(reason, pd.Series) else pd.Series(reason, index=taken.index)
+    reasons = (
+        reason.reindex(taken.index) if isinstance(reason, pd.Series) else pd.Series(reason, index=taken.index)
+    )
     rejects = pd.DataFrame(index=taken.index)
     rejects["source"] = source
     rejects["row"] = taken[ROW]
@@ -38,7 +39,7 @@ def display_key(frame: pd.DataFrame) -> pd.Series:
     for column in ("login", "email", "user_unique_key", "code", "department_unique_key"):
         if column in frame.columns:
             key = key.where(key.notna(), frame[column])
-    return key.where(key.notna(), "row " + frame[ROW].astype(str)).astype(object)
+    return key.where(key.notna(), fill("row {}", frame[ROW])).astype(object)
 
 
 def concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:

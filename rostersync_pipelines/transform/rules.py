@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-
 from rostersync_pipelines.config import Rule
+from rostersync_pipelines.frames import nones
 from rostersync_pipelines.transform.mapping import clean_text, find_column
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.frames import as_objects, nones
-
 from rostersync_pipelines.config import Policies
+from rostersync_pipelines.frames import as_objects, fill, nones
 from rostersync_pipelines.schema import CUSTOM_PREFIX, NOT_SYNCED, ROW, USER_COLUMNS
 from rostersync_pipelines.transform.identity import exact_duplicates, folded, shared_values
 from rostersync_pipelines.transform.rejects import concat_rejects, split_off
@@ -55,23 +54,27 @@ def normalize_users(
 
     reject(frame["login"].isna(), "no login or email")
     repeated, first_row = exact_duplicates(frame, [*USER_COLUMNS, *custom])
-    reject(repeated, "duplicate of row " + first_row.astype(str))
+    reject(repeated, fill("duplicate of row {}", first_row[repeated]))
     for key in ("user_unique_key", "login", "email"):
         shared, reason = shared_values(frame, key)
         reject(shared, _two_departments(frame, key, shared).combine_first(reason))
 
     bad_email = frame["email"].notna() & ~frame["email"].str.fullmatch(EMAIL).fillna(False).astype(bool)
-    reject(bad_email, 'invalid email "' + frame["email"].astype(str) + '"')
+    reject(bad_email, fill('invalid email "{}"', frame.loc[bad_email, "email"]))
 
     status = frame["status"].str.strip().str.casefold()
     unknown_status = status.notna() & ~status.isin(INACTIVE | ACTIVE)
-    reject(unknown_status, 'unknown status "' + frame["status"].astype(str) + '"; use Active or Inactive')
+    reject(
+        unknown_status,
+        fill('unknown status "{}"; use Active or Inactive', frame.loc[unknown_status, "status"]),
+    )
     frame["status"] = status.isin(INACTIVE).map({True: "inactive", False: "active"}).astype(object)
 
     parsed = parse_dates(frame["termination_date"])
     bad_date = frame["termination_date"].notna() & parsed.isna()
     reject(
-        bad_date, 'invalid termination date "' + frame["termination_date"].astype(str) + '"; use YYYY-MM-DD'
+        bad_date,
+        fill('invalid termination date "{}"; use YYYY-MM-DD', frame.loc[bad_date, "termination_date"]),
     )
     frame["termination_date"] = parse_dates(frame["termination_date"])
 
@@ -83,9 +86,8 @@ def normalize_users(
         code = key.map(department_codes)
         why = key.map(department_problems)
         unknown = frame["department"].notna() & code.isna()
-        reason = ('department "' + frame["department"].astype(str) + '" ').where(unknown, None)
-        reason = reason + why.where(why.notna(), "is not in the departments source")
-        reject(unknown, reason)
+        why = why.where(why.notna(), "is not in the departments source")
+        reject(unknown, fill('department "{}" {}', frame.loc[unknown, "department"], why[unknown]))
         frame["department"] = as_objects(code[frame.index])
     for name, default in policies.custom_field_defaults.items():
         column = CUSTOM_PREFIX + name
@@ -112,9 +114,7 @@ def _two_departments(frame: pd.DataFrame, key: str, shared: pd.Series) -> pd.Ser
     per_identity = departments.groupby(values).nunique()
     split = values.map(per_identity) > 1
     if split.any():
-        listing = (
-            (departments + " on row " + frame.loc[shared, ROW].astype(str)).groupby(values).agg(", ".join)
-        )
+        listing = fill("{} on row {}", departments, frame.loc[shared, ROW]).groupby(values).agg(", ".join)
         reason[split[split].index] = [
             f'{key} "{frame.at[index, key]}" is in two departments ({listing[value]})'
             for index, value in values[split].items()
