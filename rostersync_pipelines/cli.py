@@ -58,7 +58,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     # imported here: `validate` and `approve` should not pay for loading Dagster
     from dagster import DagsterInstance
 
-    from rostersync_pipelines.definitions import build_definitions
+    from rostersync_pipelines.defs.build import build_definitions
     from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
 
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())

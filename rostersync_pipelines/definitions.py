@@ -1,19 +1,6 @@
-"""Load the config, build one group per sync, merge: what `dagster dev` and the CLI load."""
+"""What `dagster dev` and `dagster asset materialize` load: the definitions of the config in ROSTERSYNC_CONFIG."""
 
-from __future__ import annotations
-
-import dagster as dg
-
-from rostersync_pipelines.config import Config, load_config
-from rostersync_pipelines.defs.resources import resources_definitions
-from rostersync_pipelines.defs.syncs import sync_definitions
-
-
-def build_definitions(config: Config) -> dg.Definitions:
-    return dg.Definitions.merge(
-        resources_definitions(),
-        *(sync_definitions(name, sync) for name, sync in config.syncs.items()),
-    )
-
+from rostersync_pipelines.config import load_config
+from rostersync_pipelines.defs.build import build_definitions
 
 defs = build_definitions(load_config())

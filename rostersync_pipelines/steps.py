@@ -19,7 +19,7 @@ from rostersync_pipelines.apply import Applier, ApplyResult, applicable
 from rostersync_pipelines.config import Config, Sync
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
 from rostersync_pipelines.reconcile.safety import SourceHealth
-from rostersync_pipelines.sources import SourceTable, read_source
+from rostersync_pipelines.sources import SourceTable, mapped_columns, read_source
 from rostersync_pipelines.state import StateStore
 from rostersync_pipelines.targets import make_target
 from rostersync_pipelines.transform.normalize import Canonical, normalize
@@ -36,7 +36,7 @@ class PlannedSync:
 def read_sources(
     config: Config, sync: Sync, session: requests.Session | None = None
 ) -> dict[str, SourceTable]:
-    return {name: read_source(name, spec, config, session) for name, spec in sync.sources.items()}
+    return {name: read_source(name, sync, config, session) for name in sync.sources}
 
 
 def canonicalize(sources: dict[str, SourceTable], sync: Sync) -> Canonical:
@@ -45,19 +45,9 @@ def canonicalize(sources: dict[str, SourceTable], sync: Sync) -> Canonical:
     users = sources["users"].frame
     if users is None:
         users = pd.DataFrame({"__row__": pd.Series(dtype="int64")})
-        users = users.assign(**{column: pd.Series(dtype=object) for column in _mapped_columns(sync)})
+        users = users.assign(**{column: pd.Series(dtype=object) for column in mapped_columns(sync, "users")})
     departments = sources["departments"].frame if "departments" in sources else None
     return normalize(users, departments, sync)
-
-
-def _mapped_columns(sync: Sync) -> list[str]:
-    columns = []
-    for value in [
-        *sync.fields.users.model_dump(exclude={"custom"}).values(),
-        *sync.fields.users.custom.values(),
-    ]:
-        columns += [] if value is None else [value] if isinstance(value, str) else value
-    return columns + [rule.skip.field for rule in sync.rules]
 
 
 def source_health(store: StateStore, sync_name: str, sources: dict[str, SourceTable]) -> list[SourceHealth]:

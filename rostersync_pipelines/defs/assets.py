@@ -31,7 +31,7 @@ def source_asset(sync_name: str, source_name: str) -> dg.AssetsDefinition:
     )
     def _source(rostersync: RosterSyncConfig):
         config = rostersync.load()
-        table = read_source(source_name, config.syncs[sync_name].sources[source_name], config)
+        table = read_source(source_name, config.syncs[sync_name], config)
         metadata = table_metadata(table.frame) | ({"error": table.error} if table.error else {})
         check = dg.AssetCheckResult(
             passed=table.error is None,

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 import requests
 
-from rostersync_pipelines.config import Config, FileSource
+from rostersync_pipelines.config import Config, Sync
 from rostersync_pipelines.errors import SourceError
 from rostersync_pipelines.sources.files import read_file
+from rostersync_pipelines.transform.mapping import find_column
 
 
 @dataclass
@@ -26,8 +27,11 @@ class SourceTable:
 
 
 def read_source(
-    name: str, spec: FileSource, config: Config, session: requests.Session | None = None
+    name: str, sync: Sync, config: Config, session: requests.Session | None = None
 ) -> SourceTable:
+    """A source that cannot be read, or lacks a mapped column, comes back with its error instead of rows,
+    so the rest of the sync can still apply safely while its destructive changes are held."""
+    spec = sync.sources[name]
     try:
         frame = read_file(
             config.resolve_path(spec.path),
@@ -36,6 +40,22 @@ def read_source(
             password=spec.password,
             session=session,
         )
+        for column in mapped_columns(sync, name):
+            find_column(frame, column, name)
     except SourceError as error:
         return SourceTable(name, None, str(error))
     return SourceTable(name, frame)
+
+
+def mapped_columns(sync: Sync, name: str) -> list[str]:
+    """The source columns the config names for this source: its field mapping and the import rules' fields."""
+    if name == "departments":
+        mapping = sync.fields.departments.model_dump() if sync.fields.departments else {}
+        rules = []
+    else:
+        mapping = sync.fields.users.model_dump(exclude={"custom"}) | sync.fields.users.custom
+        rules = [rule.skip.field for rule in sync.rules]
+    columns = []
+    for value in mapping.values():
+        columns += [] if value is None else [value] if isinstance(value, str) else value
+    return columns + rules

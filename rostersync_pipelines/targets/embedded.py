@@ -73,11 +73,18 @@ def _to_id(value: Any, what: str) -> int | None:
 
 
 def _read(connection: sa.Connection, table: sa.Table, columns: list[str]) -> pd.DataFrame:
-    # Ids are cast to text in SQL: cheaper than converting in pandas, and they never pass through float.
+    # Ids are cast to text in SQL, so they never pass through float. The DBAPI cursor's plain tuples go
+    # straight into an object frame: twice as fast as pd.read_sql, whose pandas-3 `str` dtype (NaN for
+    # NULL) would then have to be undone, since the engine compares cells with None.
     ids = ID_COLUMNS[table.name]
     selected = [sa.cast(table.c[c], sa.Text).label(c) if c in ids else table.c[c] for c in columns]
-    frame = pd.read_sql(sa.select(*selected).order_by(*table.primary_key), connection).astype(object)
-    return frame.where(frame.notna(), None)
+    query = sa.select(*selected).order_by(*table.primary_key)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(query.compile(dialect=connection.dialect)))
+        return pd.DataFrame(cursor.fetchall(), columns=columns, dtype=object)
+    finally:
+        cursor.close()
 
 
 def _listing(count: int, noun: str, names: list[str]) -> str:
