@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -23,3 +24,17 @@ def fill(template: str, *columns: pd.Series) -> pd.Series:
         index=index,
         dtype=object,
     )
+
+
+def lookup(keys, values, keep: str = "first") -> pd.Series:
+    """A key -> value table for `Series.map`: blank keys dropped, the first of repeated keys kept.
+
+    The index stays object dtype: a str index would convert every looked-up key to Arrow and back.
+    """
+    table = pd.Series(
+        np.asarray(values, dtype=object),
+        index=pd.Index(np.asarray(keys, dtype=object), dtype=object),
+        dtype=object,
+    )
+    table = table[table.index.notna()]
+    return table[~table.index.duplicated(keep=keep)]

@@ -9,31 +9,30 @@ from __future__ import annotations
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
+from rostersync_pipelines.frames import lookup
 from rostersync_pipelines.reconcile.match import match
 from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.identity import fold
 
 FIELDS = ["code", "name", "department_unique_key", "parent_id"]
 
 
 def department_source_ids(departments: pd.DataFrame) -> pd.Series:
-    return folded(departments["department_unique_key"]).combine_first(folded(departments["code"]))
+    return fold(departments, "department_unique_key").combine_first(fold(departments, "code"))
 
 
 def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: Sync, links: pd.Series):
     """(plan rows for departments in the source, folded code -> LMS id or new:CODE for users to use)."""
     if departments is None:
-        return plan_frame(), pd.Series(
-            lms["id"].to_numpy(), index=folded(lms["code"]).to_numpy(), dtype=object
-        )
+        return plan_frame(), lookup(fold(lms, "code"), lms["id"])
     source_ids = department_source_ids(departments)
     found = match(departments, lms, sync.matching.departments, source_ids, links, "department")
     ids = found.lms_id.where(found.situation != "unmatched", pending(departments["code"]))
-    code_ids = pd.Series(ids.to_numpy(), index=folded(departments["code"]).to_numpy(), dtype=object)
+    code_ids = lookup(fold(departments, "code"), ids)
 
     desired = departments[["code", "name", "department_unique_key"]].copy()
-    desired["parent_id"] = resolve(code_ids, departments["parent"])
+    desired["parent_id"] = resolve(code_ids, departments, "parent")
     current = lms.set_index("id").reindex(found.lms_id)[FIELDS].reset_index(drop=True)
     current.index = departments.index
     changed, changes = diff(desired, current, FIELDS, clearable={"parent_id"})

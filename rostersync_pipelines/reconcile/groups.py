@@ -9,11 +9,11 @@ from __future__ import annotations
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.frames import as_objects
+from rostersync_pipelines.frames import as_objects, lookup
 from rostersync_pipelines.reconcile.references import NEW
 from rostersync_pipelines.reconcile.rows import plan_frame
 from rostersync_pipelines.targets.base import LmsState
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.identity import fold, folded
 from rostersync_pipelines.transform.normalize import user_groups
 
 
@@ -28,8 +28,7 @@ def plan_groups(
     in_scope = (user_rows["situation"] != "conflict") & ~protected & user_ids.notna()
     listed = pd.DataFrame({"login": users["login"], "user_id": user_ids})[in_scope]
     wanted = user_groups(users[in_scope]).merge(listed, on="login", how="left")
-    existing = pd.Series(lms.groups["id"].to_numpy(), index=folded(lms.groups["name"]).to_numpy())
-    existing = existing[~existing.index.duplicated(keep="first")]
+    existing = lookup(fold(lms.groups, "name"), lms.groups["id"])
     names = wanted.drop_duplicates("group")["group"]
     new_names = names[~folded(names).isin(existing.index)]
     creates = plan_frame(
@@ -40,7 +39,7 @@ def plan_groups(
         values=new_names.map(lambda name: {"name": name}),
         reason="a new group from the " + str(sync.fields.users.groups) + " field",
     )
-    group_ids = as_objects(folded(wanted["group"]).map(existing))
+    group_ids = as_objects(fold(wanted, "group").map(existing))
     wanted["group_id"] = group_ids.where(group_ids.notna(), NEW + wanted["group"].astype(object))
 
     members = lms.group_members.merge(

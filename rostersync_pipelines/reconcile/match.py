@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rostersync_pipelines.frames import nones
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.frames import lookup, nones
+from rostersync_pipelines.transform.identity import fold
 
 LINK = "link"
 
@@ -34,9 +34,9 @@ def key_values(frame: pd.DataFrame, key: str | list[str]) -> pd.Series:
     parts = [key] if isinstance(key, str) else key
     if any(part not in frame.columns for part in parts):
         return nones(frame.index)
-    values = folded(frame[parts[0]])
+    values = fold(frame, parts[0])
     for part in parts[1:]:
-        values = values + "\x1f" + folded(frame[part])
+        values = values + "\x1f" + fold(frame, part)
     return values.astype(object).where(values.notna(), None)
 
 
@@ -53,21 +53,17 @@ def match(
     lms_ids = lms["id"].astype(object)
     candidates = pd.DataFrame(index=index)
     ambiguous = pd.Series(False, index=index)
-    linked = source_ids.map(links) if len(links) else nones(index)
+    linked = source_ids.map(lookup(links.index, links)) if len(links) else nones(index)
     candidates[LINK] = linked.where(linked.isin(set(lms_ids)), None).astype(object)
     lms_keys = {}
     for key in keys:
         name = key_name(key)
         lms_values = key_values(lms, key)
-        lms_keys[name] = pd.Series(lms_values.to_numpy(), index=lms_ids.to_numpy())
-        present = lms_values.notna()
-        shared = lms_values[present].duplicated(keep=False)
-        unique = pd.Series(
-            lms_ids[present][~shared].to_numpy(), index=lms_values[present][~shared].to_numpy()
-        )
+        lms_keys[name] = lookup(lms_ids, lms_values)
+        shared = lms_values.notna() & lms_values.duplicated(keep=False)
         source_values = key_values(source, key)
-        candidates[name] = source_values.map(unique).astype(object)
-        ambiguous |= source_values.isin(set(lms_values[present][shared]))
+        candidates[name] = source_values.map(lookup(lms_values[~shared], lms_ids[~shared]))
+        ambiguous |= source_values.isin(set(lms_values[shared]))
 
     present = candidates.notna()
     chosen = candidates.bfill(axis=1).iloc[:, 0].astype(object)

@@ -14,17 +14,17 @@ from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.rows import plan_frame
 from rostersync_pipelines.reconcile.users import protected_mask
 from rostersync_pipelines.schema import OUT_OF_SCOPE, USER_KEYS
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.identity import fold
 
 
 def accounts_of(rows: pd.DataFrame, lms: pd.DataFrame, links: pd.Series) -> pd.Series:
     """LMS user id -> True for accounts that any of the (reject) rows names by a key or a link."""
     hit = pd.Series(False, index=lms.index)
     for key in USER_KEYS:
-        wanted = set(folded(rows[key]).dropna())
+        wanted = set(fold(rows, key).dropna())
         if wanted:
-            hit |= folded(lms[key]).isin(wanted)
-    source_ids = folded(rows["user_unique_key"]).combine_first(folded(rows["login"]))
+            hit |= fold(lms, key).isin(wanted)
+    source_ids = fold(rows, "user_unique_key").combine_first(fold(rows, "login"))
     hit |= lms["id"].isin(set(source_ids.map(links).dropna())) if len(links) else False
     return hit
 
@@ -32,7 +32,8 @@ def accounts_of(rows: pd.DataFrame, lms: pd.DataFrame, links: pd.Series) -> pd.S
 def plan_missing_users(
     lms: pd.DataFrame, found: Matches, rejects: pd.DataFrame, sync: Sync, links: pd.Series
 ) -> pd.DataFrame:
-    claimed = lms["id"].isin(set(found.candidates.stack().dropna()))
+    candidates = pd.unique(found.candidates.to_numpy(dtype=object).ravel())
+    claimed = lms["id"].isin(candidates[pd.notna(candidates)])
     user_rejects = rejects[rejects["source"] == "users"]
     kept_out = user_rejects[user_rejects["outcome"] != OUT_OF_SCOPE]
     claimed |= accounts_of(kept_out, lms, links)

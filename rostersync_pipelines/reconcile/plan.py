@@ -21,7 +21,7 @@ from rostersync_pipelines.reconcile.safety import SourceHealth, hold_destructive
 from rostersync_pipelines.reconcile.users import plan_users, user_source_ids
 from rostersync_pipelines.schema import OUT_OF_SCOPE
 from rostersync_pipelines.targets.base import LmsState
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.identity import fold, fold_once
 from rostersync_pipelines.transform.normalize import Canonical
 
 ENTITIES = ("users", "departments", "groups")
@@ -45,44 +45,43 @@ def make_plan(
     health: list[SourceHealth] | None = None,
     today: dt.date | None = None,
 ) -> pd.DataFrame:
-    state = state or SyncState()
-    today = today or dt.date.today()
-    users = canonical.users
-    department_rows, code_ids = plan_departments(
-        canonical.departments, lms.departments, sync, state.department_links
-    )
-    found = match(users, lms.users, sync.matching.users, user_source_ids(users), state.user_links, "user")
-    user_rows = plan_users(users, found, lms.users, code_ids, sync, today)
-    parts = [
-        department_rows,
-        user_rows,
-        plan_missing_users(lms.users, found, canonical.rejects, sync, state.user_links),
-    ]
-    if canonical.departments is not None:
-        kept = set(department_rows["lms_id"].dropna()) | _departments_named_by_rejects(
-            canonical.rejects, lms.departments
+    with fold_once():
+        state = state or SyncState()
+        today = today or dt.date.today()
+        users = canonical.users
+        department_rows, code_ids = plan_departments(
+            canonical.departments, lms.departments, sync, state.department_links
         )
-        moved = user_rows["values"].str.get("department_id")
-        destinations = pd.Series(moved.to_numpy(), index=user_rows["lms_id"].to_numpy())
-        destinations = destinations[destinations.notna() & destinations.index.notna()]
-        parts.append(plan_department_deletions(lms.departments, kept, lms.users, destinations, sync))
-    parts.append(plan_groups(users, user_rows, lms, state.owned_groups, sync))
-    plan = (
-        pd.concat([part for part in parts if len(part)], ignore_index=True)
-        if any(len(p) for p in parts)
-        else parts[0]
-    )
-    active_users = int((lms.users["status"] == "active").sum())
-    return hold_destructive(plan[PLAN_COLUMNS], sync.safety, active_users, health or [], state.approved)
+        found = match(users, lms.users, sync.matching.users, user_source_ids(users), state.user_links, "user")
+        user_rows = plan_users(users, found, lms.users, code_ids, sync, today)
+        parts = [
+            department_rows,
+            user_rows,
+            plan_missing_users(lms.users, found, canonical.rejects, sync, state.user_links),
+        ]
+        if canonical.departments is not None:
+            kept = set(department_rows["lms_id"].dropna()) | _departments_named_by_rejects(
+                canonical.rejects, lms.departments
+            )
+            moved = user_rows["values"].str.get("department_id")
+            destinations = pd.Series(moved.to_numpy(), index=user_rows["lms_id"].to_numpy())
+            destinations = destinations[destinations.notna() & destinations.index.notna()]
+            parts.append(plan_department_deletions(lms.departments, kept, lms.users, destinations, sync))
+        parts.append(plan_groups(users, user_rows, lms, state.owned_groups, sync))
+        plan = (
+            pd.concat([part for part in parts if len(part)], ignore_index=True)
+            if any(len(p) for p in parts)
+            else parts[0]
+        )
+        active_users = int((lms.users["status"] == "active").sum())
+        return hold_destructive(plan[PLAN_COLUMNS], sync.safety, active_users, health or [], state.approved)
 
 
 def _departments_named_by_rejects(rejects: pd.DataFrame, lms: pd.DataFrame) -> set[str]:
     """A department whose source row was rejected is still in the source: never delete it for that."""
     rows = rejects[(rejects["source"] == "departments") & (rejects["outcome"] != OUT_OF_SCOPE)]
-    named = lms["code"].pipe(folded).isin(set(folded(rows["code"]).dropna()))
-    named |= (
-        lms["department_unique_key"].pipe(folded).isin(set(folded(rows["department_unique_key"]).dropna()))
-    )
+    named = fold(lms, "code").isin(set(fold(rows, "code").dropna()))
+    named |= fold(lms, "department_unique_key").isin(set(fold(rows, "department_unique_key").dropna()))
     return set(lms.loc[named, "id"])
 
 

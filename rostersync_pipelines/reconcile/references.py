@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rostersync_pipelines.frames import as_objects
+from rostersync_pipelines.transform.identity import fold
 
 NEW = "new:"
 
@@ -21,9 +22,7 @@ def is_pending(value) -> bool:
     return isinstance(value, str) and value.startswith(NEW)
 
 
-def resolve(ids: pd.Series, keys: pd.Series) -> pd.Series:
+def resolve(ids: pd.Series, frame: pd.DataFrame, column: str) -> pd.Series:
     """Folded key -> LMS id, or `new:<key>` when the record is being created, or None when unknown."""
-    from rostersync_pipelines.transform.identity import folded
-
-    resolved = folded(keys).map(ids)
+    resolved = fold(frame, column).map(ids)
     return resolved.astype(object).where(resolved.notna(), None)

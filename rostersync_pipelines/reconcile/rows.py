@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.frames import nones
@@ -27,15 +28,16 @@ DESTRUCTIVE = {"deactivate", "delete", "remove_member"}
 def plan_frame(**columns) -> pd.DataFrame:
     """A plan fragment with every column present, so fragments concatenate cleanly."""
     length = max((len(value) for value in columns.values() if isinstance(value, pd.Series | list)), default=0)
-    frame = pd.DataFrame(index=range(length))
+    data = {}
     for column in PLAN_COLUMNS:
         value = columns.get(column, False if column == "held" else 0 if column == "order" else None)
-        frame[column] = value.to_numpy() if isinstance(value, pd.Series) else value
-    frame["held"] = frame["held"].astype(bool)
-    for column in PLAN_COLUMNS:
-        if column not in ("held", "order"):
-            frame[column] = frame[column].astype(object)
-    return frame
+        dtype = bool if column == "held" else "int64" if column == "order" else object
+        if isinstance(value, pd.Series | list):
+            array = np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value, dtype=dtype)
+        else:
+            array = np.full(length, value, dtype=dtype)
+        data[column] = pd.Series(array, dtype=dtype, copy=False)
+    return pd.DataFrame(data, index=range(length))
 
 
 def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], clearable: set[str] = frozenset()):

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.frames import fill, nones
+from rostersync_pipelines.frames import fill, lookup, nones
 from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
 from rostersync_pipelines.schema import CUSTOM_PREFIX
-from rostersync_pipelines.transform.identity import folded
+from rostersync_pipelines.transform.identity import fold
 
 BASE_FIELDS = ["login", "email", "first_name", "last_name", "user_unique_key"]
 REFERENCE_FIELDS = {
@@ -28,13 +28,13 @@ REFERENCE_FIELDS = {
 
 
 def user_source_ids(users: pd.DataFrame) -> pd.Series:
-    return folded(users["user_unique_key"]).combine_first(folded(users["login"]))
+    return fold(users, "user_unique_key").combine_first(fold(users, "login"))
 
 
 def protected_mask(lms: pd.DataFrame, protected_logins: list[str]) -> pd.Series:
     """Superadmins always, and the logins the config lists: never changed, never deactivated."""
     listed = {login.strip().casefold() for login in protected_logins}
-    return (lms["role"] == "superadmin") | folded(lms["login"]).isin(listed)
+    return (lms["role"] == "superadmin") | fold(lms, "login").isin(listed)
 
 
 def desired_users(
@@ -43,20 +43,15 @@ def desired_users(
     """The LMS columns each source row asks for; references resolved to ids or new:<key>."""
     desired = users[BASE_FIELDS].copy()
     if sync.fields.users.department is not None:
-        desired["department_id"] = resolve(code_ids, users["department"])
-    login_ids = pd.concat(
-        [
-            pd.Series(
-                found.lms_id.where(found.situation != "unmatched", pending(users["login"])).to_numpy(),
-                index=folded(users["login"]).to_numpy(),
-            ),
-            pd.Series(lms["id"].to_numpy(), index=folded(lms["login"]).to_numpy()),
-        ]
+        desired["department_id"] = resolve(code_ids, users, "department")
+    source_ids = found.lms_id.where(found.situation != "unmatched", pending(users["login"]))
+    known = source_ids.notna()
+    login_ids = lookup(
+        np.concatenate([fold(users, "login")[known].to_numpy(), fold(lms, "login").to_numpy()]),
+        np.concatenate([source_ids[known].to_numpy(), lms["id"].to_numpy()]),
     )
-    login_ids = login_ids[login_ids.notna() & login_ids.index.notna()]
-    login_ids = login_ids[~login_ids.index.duplicated(keep="first")]
     for field in ("manager_id", "functional_manager_id"):
-        desired[field] = resolve(login_ids, users[REFERENCE_FIELDS[field]])
+        desired[field] = resolve(login_ids, users, REFERENCE_FIELDS[field])
     terminated = users["termination_date"].notna() & (users["termination_date"] <= today.isoformat())
     leaving = (users["status"] == "inactive") | (
         terminated & (sync.policies.terminated_users == "deactivate")
@@ -136,9 +131,8 @@ def plan_users(
 def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
     """How many new managers sit above each new user, so managers are created before their reports and
     every create carries its manager in the same call (a cycle falls back to a follow-up update)."""
-    position = pd.Series(np.arange(len(users)), index=folded(users["login"]).to_numpy())
-    position = position[position.index.notna() & ~position.index.duplicated()]
-    manager = folded(users["manager"]).map(position).fillna(-1).astype(int).to_numpy()
+    position = lookup(fold(users, "login"), np.arange(len(users)))
+    manager = fold(users, "manager").map(position).fillna(-1).astype(int).to_numpy()
     created = creating.to_numpy(dtype=bool)
     parent = np.where((manager >= 0) & created & created[manager.clip(0)], manager, -1)
     depth = np.zeros(len(users), dtype=int)
@@ -166,9 +160,7 @@ def _taken_identity(
     conflict = nones(desired.index)
     writes = action.isin(["create", "update", "move", "deactivate", "reactivate"])
     for field in ("login", "email"):
-        holders = pd.Series(lms["id"].to_numpy(), index=folded(lms[field]).to_numpy())
-        holders = holders[holders.index.notna() & ~holders.index.duplicated(keep="first")]
-        holder = folded(desired[field]).map(holders)
+        holder = fold(desired, field).map(lookup(fold(lms, field), lms["id"]))
         taken = writes & holder.notna() & (holder != lms_ids.fillna("")) & conflict.isna()
         conflict[taken] = (
             f'{field} "'

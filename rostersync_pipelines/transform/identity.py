@@ -1,18 +1,62 @@
-"""Keys compared the way people mean them: case- and whitespace-insensitive."""
+"""Keys compared the way people mean them: case- and whitespace-insensitive.
+
+Folding a million keys is the costliest string work of a plan, so it runs in Arrow's compute kernels, and
+inside `fold_once()` each column of a table is folded once however many rules look at it.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rostersync_pipelines.frames import fill, nones
 from rostersync_pipelines.schema import ROW
 
+_WHITESPACE = re.compile(r"\s+")
+_folds: ContextVar[dict | None] = ContextVar("folds", default=None)
+
 
 def folded(values: pd.Series) -> pd.Series:
-    """Lower case with all whitespace removed; None stays None."""
-    text = values.astype(object).where(values.notna(), None)
-    result = text.str.replace(r"\s+", "", regex=True).str.casefold()
-    return result.where(result.notna() & (result != ""), None).astype(object)
+    """Lower case with all whitespace removed; None stays None, and so does a value that was only blanks."""
+    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    lowered = pc.utf8_trim_whitespace(pc.utf8_lower(text))
+    lowered = pc.if_else(pc.equal(lowered, ""), pa.scalar(None, pa.string()), lowered)
+    result = lowered.to_numpy(zero_copy_only=False)
+    inner = np.flatnonzero(
+        pc.fill_null(pc.match_substring_regex(lowered, r"\s"), False).to_numpy(zero_copy_only=False)
+    )
+    for position in inner:  # whitespace inside a key is rare: fix those few in Python
+        result[position] = _WHITESPACE.sub("", result[position])
+    return pd.Series(result, index=values.index, dtype=object)
+
+
+@contextmanager
+def fold_once() -> Iterator[None]:
+    """While active, `fold(frame, column)` folds each column of each (unchanged) frame only once."""
+    token = _folds.set({})
+    try:
+        yield
+    finally:
+        _folds.reset(token)
+
+
+def fold(frame: pd.DataFrame, column: str) -> pd.Series:
+    """folded(frame[column]), remembered inside `fold_once()`. Only for frames nobody modifies meanwhile."""
+    cache = _folds.get()
+    if cache is None:
+        return folded(frame[column])
+    key = (id(frame), column)
+    hit = cache.get(key)
+    if hit is None or hit[0] is not frame:
+        hit = cache[key] = (frame, folded(frame[column]))  # holding the frame keeps its id from being reused
+    return hit[1]
 
 
 def exact_duplicates(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.Series]:

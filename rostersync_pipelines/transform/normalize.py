@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
+from rostersync_pipelines.frames import lookup
 from rostersync_pipelines.schema import CUSTOM_PREFIX, GROUP_SEPARATOR, OUT_OF_SCOPE
 from rostersync_pipelines.transform.departments import normalize_departments
 from rostersync_pipelines.transform.identity import folded
@@ -33,14 +34,10 @@ def normalize(raw_users: pd.DataFrame, raw_departments: pd.DataFrame | None, syn
         mapping = sync.fields.departments.model_dump()
         departments, rejected = normalize_departments(select_columns(raw_departments, mapping, "departments"))
         rejects.append(rejected)
-        department_codes = pd.concat(
-            [
-                pd.Series(departments["code"].to_numpy(), index=folded(departments["department_unique_key"])),
-                pd.Series(departments["code"].to_numpy(), index=folded(departments["code"])),
-            ]
+        department_codes = lookup(
+            pd.concat([folded(departments["code"]), folded(departments["department_unique_key"])]),
+            pd.concat([departments["code"], departments["code"]]),
         )
-        department_codes = department_codes[department_codes.index.notna()]
-        department_codes = department_codes[~department_codes.index.duplicated(keep="last")]
         department_problems = {
             key: f"was rejected (departments row {row}: {reason})"
             for key, row, reason in zip(
