@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,45 +40,19 @@ TITLES = [
 ]
 FIRST = "Ana Ben Chloe Dmitri Elif Farid Grace Hiro Ines Jonas Kemal Lena Marta Nils Olga Pavel".split()
 LAST = "Adams Berg Costa Dubois Eriksen Fischer Garcia Haas Ito Jansen Kowalski Lindqvist Moreau".split()
-USER_COLUMNS = [
-    "EmployeeId",
-    "Login",
-    "WorkEmail",
-    "PersonalEmail",
-    "FirstName",
-    "LastName",
-    "DepartmentCode",
-    "ManagerLogin",
-    "FunctionalManagerLogin",
-    "Status",
-    "TerminationDate",
-    "Team",
-    "Title",
-    "Company",
-]
+USER_COLUMNS = (
+    "EmployeeId Login WorkEmail PersonalEmail FirstName LastName DepartmentCode ManagerLogin "
+    "FunctionalManagerLogin Status TerminationDate Team Title Company"
+).split()
 
 
-@dataclass
 class Files:
     """Where one generated dataset lives (a temp dir per N)."""
 
-    root: Path
-
-    @property
-    def users(self) -> Path:
-        return self.root / "users.csv"
-
-    @property
-    def departments(self) -> Path:
-        return self.root / "departments.csv"
-
-    @property
-    def lms(self) -> Path:
-        return self.root / "lms.pkl"
-
-    @property
-    def expected(self) -> Path:
-        return self.root / "expected.json"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.users, self.departments = root / "users.csv", root / "departments.csv"
+        self.lms, self.expected = root / "lms.pkl", root / "expected.json"
 
 
 def config(files: Files) -> Config:
@@ -128,9 +101,35 @@ def _objects(values: np.ndarray) -> np.ndarray:
     return values.astype(object)
 
 
+def _nones(n: int) -> np.ndarray:
+    return np.full(n, None, dtype=object)
+
+
 def _frame(columns: dict[str, np.ndarray], names: list[str]) -> pd.DataFrame:
     # dtype=object: pandas 3 would otherwise infer its str dtype, and LmsState cells are str or None
     return pd.DataFrame({name: columns[name] for name in names}, dtype=object)
+
+
+def _departments(files: Files) -> tuple[np.ndarray, pd.DataFrame]:
+    """Write departments.csv; return (codes, the LMS's identical departments, id = index + 1)."""
+    j = np.arange(DEPARTMENTS)
+    middle = (j - ROOTS) // 10
+    leaf = ROOTS + (j - ROOTS - MIDDLE) % MIDDLE
+    parent = np.where(j < ROOTS, -1, np.where(j < ROOTS + MIDDLE, middle, leaf))
+    codes, keys = _numbered("DEP", j, 4), (100_000 + j).astype("U")
+    names = np.strings.add("Department ", j.astype("U"))
+    parent_codes = np.where(parent >= 0, _objects(codes)[parent], None)
+    table = {"DepartmentId": keys, "Code": codes, "Name": names, "ParentCode": parent_codes}
+    pacsv.write_csv(pa.table(table), files.departments)
+    ids = _objects((j + 1).astype("U"))
+    lms = {
+        "id": ids,
+        "code": _objects(codes),
+        "name": _objects(names),
+        "parent_id": np.where(parent >= 0, ids[parent], None),
+        "department_unique_key": _objects(keys),
+    }
+    return codes, _frame(lms, DEPARTMENT_STATE_COLUMNS)
 
 
 def generate(n: int, files: Files) -> dict:
@@ -138,63 +137,49 @@ def generate(n: int, files: Files) -> dict:
     assert n >= 10_000, "below 10,000 users some 0.1% / 1% differences would round to zero"
     rng = np.random.default_rng(SEED)
     absent, changed, email_changed, extra = n // 100, n // 100, n // 1000, n // 100
+    codes, lms_departments = _departments(files)
 
-    # departments: index j, parent index or -1
-    j = np.arange(DEPARTMENTS)
-    parent = np.where(
-        j < ROOTS, -1, np.where(j < ROOTS + MIDDLE, (j - ROOTS) // 10, ROOTS + (j - ROOTS - MIDDLE) % MIDDLE)
-    )
-    codes = _numbered("DEP", j, 4)
-    dept_keys = (100_000 + j).astype("U")
-    dept_names = np.strings.add("Department ", j.astype("U"))
-    parent_codes = np.where(parent >= 0, _objects(codes)[parent], None)
-    pacsv.write_csv(
-        pa.table({"DepartmentId": dept_keys, "Code": codes, "Name": dept_names, "ParentCode": parent_codes}),
-        files.departments,
-    )
-
-    # source people 0..n-1, LMS-only people n..n+extra-1
-    people = np.arange(n + extra)
+    # people 0..n-1 are in the source, n..n+extra-1 only in the LMS; attributes are indexes into the pools
+    everyone = n + extra
+    people = np.arange(everyone)
     uuk, login = _numbered("E", people, 8), _numbered("u", people, 8)
     email = np.strings.add(login, "@example.com")
-    first = rng.integers(0, len(FIRST), n + extra)
-    last = rng.integers(0, len(LAST), n + extra)
-    dept = rng.integers(0, DEPARTMENTS, n + extra)
-    team = rng.integers(0, len(TEAMS), n + extra)
-    title = rng.integers(0, len(TITLES), n + extra)
+    first, last = rng.integers(0, len(FIRST), everyone), rng.integers(0, len(LAST), everyone)
+    dept, team = rng.integers(0, DEPARTMENTS, everyone), rng.integers(0, len(TEAMS), everyone)
+    title = rng.integers(0, len(TITLES), everyone)
     order = rng.permutation(n)
     is_absent, is_changed = order[:absent], order[absent : absent + changed]
     is_email = order[absent + changed : absent + changed + email_changed]
-    in_lms = np.ones(n + extra, dtype=bool)
+    in_lms = np.ones(everyone, dtype=bool)
     in_lms[is_absent] = False
-    staying = np.flatnonzero(in_lms[:n])
+    staying = np.flatnonzero(in_lms[:n])  # managers are people the LMS has, so their id is known
     has_manager = rng.random(n) < MANAGER_SHARE
     manager = staying[rng.integers(0, len(staying), n)]
-    manager = np.where(
-        manager == people[:n], np.where(people[:n] == staying[0], staying[1], staying[0]), manager
-    )
+    other = np.where(people[:n] == staying[0], staying[1], staying[0])
+    manager = np.where(manager == people[:n], other, manager)  # nobody manages themselves
     logins = _objects(login)
     teams, titles = np.array(TEAMS, dtype=object), np.array(TITLES, dtype=object)
+    firsts, lasts = np.array(FIRST, dtype=object), np.array(LAST, dtype=object)
 
     source = {
         "EmployeeId": uuk[:n],
         "Login": login[:n],
         "WorkEmail": email[:n],
-        "PersonalEmail": np.full(n, None, dtype=object),
-        "FirstName": np.array(FIRST)[first[:n]],
-        "LastName": np.array(LAST)[last[:n]],
+        "PersonalEmail": _nones(n),
+        "FirstName": firsts[first[:n]],
+        "LastName": lasts[last[:n]],
         "DepartmentCode": codes[dept[:n]],
         "ManagerLogin": np.where(has_manager, logins[manager], None),
-        "FunctionalManagerLogin": np.full(n, None, dtype=object),
+        "FunctionalManagerLogin": _nones(n),
         "Status": np.full(n, "Active"),
-        "TerminationDate": np.full(n, None, dtype=object),
+        "TerminationDate": _nones(n),
         "Team": teams[team[:n]],
         "Title": titles[title[:n]],
         "Company": np.full(n, "Acme Corp"),
     }
     pacsv.write_csv(pa.table({name: source[name] for name in USER_COLUMNS}), files.users)
 
-    # the LMS view of everyone it holds: changed people differ in one field (and their team)
+    # the LMS's view: changed people differ in one field (and their team), a few in their email
     kind = np.arange(changed) % 4  # first_name, last_name, title, department
     for values, size, k in ((first, len(FIRST), 0), (last, len(LAST), 1), (title, len(TITLES), 2)):
         values[is_changed[kind == k]] = (values[is_changed[kind == k]] + 1) % size
@@ -204,60 +189,41 @@ def generate(n: int, files: Files) -> dict:
     email[is_email] = _objects(np.strings.add(login[is_email], "@old.example.com"))
 
     held = np.flatnonzero(in_lms)
-    lms_number = np.full(n + extra, -1)
-    lms_number[held] = rng.permutation(len(held)) + 1
-    ids = _objects(lms_number.astype("U"))
-    manager_id = np.full(n + extra, None, dtype=object)
+    number = np.full(everyone, -1)
+    number[held] = rng.permutation(len(held)) + 1
+    ids = _objects(number.astype("U"))
+    manager_id = _nones(everyone)
     manager_id[:n] = np.where(has_manager, ids[manager], None)
-    rows = held[np.argsort(lms_number[held])]  # the embedded target reads in primary-key order
+    rows = held[np.argsort(number[held])]  # the embedded target reads in primary-key order
     custom = np.empty(len(rows), dtype=object)
     custom[:] = [{"job_title": value} for value in titles[title[rows]].tolist()]
-    dept_ids = _objects((j + 1).astype("U"))
     users = {
         "id": ids[rows],
         "login": logins[rows],
         "email": email[rows],
-        "first_name": np.array(FIRST, dtype=object)[first[rows]],
-        "last_name": np.array(LAST, dtype=object)[last[rows]],
-        "department_id": dept_ids[dept[rows]],
+        "first_name": firsts[first[rows]],
+        "last_name": lasts[last[rows]],
+        "department_id": lms_departments["id"].to_numpy()[dept[rows]],
         "status": np.full(len(rows), "active", dtype=object),
         "user_unique_key": _objects(uuk[rows]),
         "manager_id": manager_id[rows],
-        "functional_manager_id": np.full(len(rows), None, dtype=object),
+        "functional_manager_id": _nones(len(rows)),
         "role": np.full(len(rows), "learner", dtype=object),
         "custom_fields": custom,
     }
-    admin = pd.DataFrame(
-        [
-            [
-                str(len(held) + 1),
-                "admin",
-                "admin@example.com",
-                "Site",
-                "Admin",
-                None,
-                "active",
-                None,
-                None,
-                None,
-                "superadmin",
-                None,
-            ]
-        ],  # fmt: skip
-        columns=USER_STATE_COLUMNS,
-        dtype=object,
-    )
-    departments = {
-        "id": dept_ids,
-        "code": _objects(codes),
-        "name": _objects(dept_names),
-        "parent_id": np.where(parent >= 0, dept_ids[parent], None),
-        "department_unique_key": _objects(dept_keys),
-    }
+    admin = dict.fromkeys(USER_STATE_COLUMNS) | {
+        "id": str(len(held) + 1),
+        "login": "admin",
+        "email": "admin@example.com",
+        "status": "active",
+        "role": "superadmin",
+    }  # protected: missing from the source, never deactivated
     group_ids = _objects(np.arange(1, len(TEAMS) + 1).astype("U"))
     lms = LmsState(
-        users=pd.concat([_frame(users, USER_STATE_COLUMNS), admin], ignore_index=True),
-        departments=_frame(departments, DEPARTMENT_STATE_COLUMNS),
+        users=pd.concat(
+            [_frame(users, USER_STATE_COLUMNS), pd.DataFrame([admin], dtype=object)], ignore_index=True
+        ),
+        departments=lms_departments,
         groups=_frame({"id": group_ids, "name": teams}, GROUP_STATE_COLUMNS),
         group_members=_frame(
             {"group_id": group_ids[team[rows]], "user_id": ids[rows]}, GROUP_MEMBER_STATE_COLUMNS
@@ -267,15 +233,11 @@ def generate(n: int, files: Files) -> dict:
         pickle.dump({"lms": lms, "owned_groups": set(group_ids)}, out, protocol=pickle.HIGHEST_PROTOCOL)
 
     per_kind = np.bincount(kind, minlength=4)
+    updates = int(per_kind[:3].sum()) + email_changed
     expected = {
         "n": n,
-        "counts": {
-            "users": {
-                "create": absent,
-                "deactivate": extra,
-                "move": int(per_kind[3]),
-                "update": int(per_kind[:3].sum()) + email_changed,
-            },
+        "counts": {  # summarize()'s shape; the sync owns every group, so stale memberships are removed
+            "users": {"create": absent, "deactivate": extra, "move": int(per_kind[3]), "update": updates},
             "departments": {},
             "groups": {"add_member": absent + changed, "remove_member": changed},
             "held": {},

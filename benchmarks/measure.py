@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import hashlib
 import json
 import os
 import pickle
@@ -17,8 +18,10 @@ import resource
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+import rostersync_pipelines
 from benchmarks.dataset import TODAY, Files, config
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
 from rostersync_pipelines.sources.files import read_file
@@ -37,6 +40,18 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / MB / MB
 
 
+def product_digest() -> str:
+    """A short hash of the product's sources: others edit the tree while benchmarks run, so each result
+    says which code it measured (taken at import time, as the code that ran)."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(rostersync_pipelines.__file__).parent.rglob("*.py")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+DIGEST = product_digest()
+
+
 def check(condition: bool, message: str) -> None:
     """An assert that `python -O` cannot remove: a wrong plan must never report a time."""
     if not condition:
@@ -47,6 +62,10 @@ def verify(plan: pd.DataFrame, rejects: pd.DataFrame, expected: dict) -> None:
     """The plan has exactly the generated differences: creates, deactivations, email changes as updates."""
     summary = summarize(plan, rejects)
     check(summary == expected["counts"], f"plan counts {summary} != expected {expected['counts']}")
+    for column in plan.select_dtypes(include="object").columns:
+        cells = plan[column].to_numpy()
+        nan = int((pd.isna(cells) & np.not_equal(cells, None)).sum())
+        check(nan == 0, f"plan column {column!r} has {nan} NaN cells: blanks must be None")
     users = plan[plan["entity"] == "users"]
     for action, logins in (("create", "created"), ("deactivate", "deactivated")):
         got = set(users.loc[users["action"] == action, "key"])
@@ -64,15 +83,22 @@ def load(files: Files):
     return stored["lms"], SyncState(owned_groups=stored["owned_groups"]), expected
 
 
-def plan_once(files: Files, lms, sync, state) -> tuple[list[float], pd.DataFrame, pd.DataFrame]:
-    """([read, normalize, plan] seconds, plan, rejects) — the three stages of a sync's plan step."""
+def plan_once(files: Files, lms, sync, state, peaks: dict | None = None):
+    """([read, normalize, plan] seconds, plan, rejects) — the three stages of a sync's plan step.
+
+    The raw frames stay alive through make_plan, as in steps.plan_sync (it fingerprints them afterwards).
+    `peaks` receives the high-water RSS after each stage, which shows the stage that sets the peak."""
+    peaks = {} if peaks is None else peaks
     start = time.perf_counter()
     raw_users, raw_departments = read_file(str(files.users)), read_file(str(files.departments))
     read = time.perf_counter()
+    peaks["after_read_mb"] = peak_mb()
     canonical = normalize(raw_users, raw_departments, sync)
     normalized = time.perf_counter()
+    peaks["after_normalize_mb"] = peak_mb()
     plan = make_plan(canonical, lms, sync, state, today=TODAY)
     planned = time.perf_counter()
+    peaks["after_plan_mb"] = peak_mb()
     return [read - start, normalized - read, planned - normalized], plan, canonical.rejects
 
 
@@ -90,7 +116,7 @@ def measure(n: int, files: Files, reps: int) -> dict:
     stages = []
     for _ in range(reps):
         gc.collect()
-        seconds, plan, rejects = plan_once(files, lms, sync, state)
+        seconds, plan, rejects = plan_once(files, lms, sync, state, memory if not stages else None)
         verify(plan, rejects, expected)
         stages.append(seconds)
         del plan, rejects
@@ -103,13 +129,16 @@ def measure(n: int, files: Files, reps: int) -> dict:
         seconds, sides = merge_once(source, lms.users)
         check(sides.to_dict() == expected["merge"], f"merge sides {sides.to_dict()} != {expected['merge']}")
         merges.append(seconds)
+    best = min(stages, key=sum)  # the stages of the fastest run, so that they add up to its total
     return {
         "n": n,
         "reps": reps,
-        "read_s": min(s[0] for s in stages),
-        "normalize_s": min(s[1] for s in stages),
-        "plan_s": min(s[2] for s in stages),
-        "total_s": min(sum(s) for s in stages),
+        "product_digest": DIGEST,
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine makes times noisy; this shows it
+        "read_s": best[0],
+        "normalize_s": best[1],
+        "plan_s": best[2],
+        "total_s": sum(best),
         "merge_s": min(merges),
         "all_stages_s": stages,
         "all_merges_s": merges,
@@ -127,6 +156,7 @@ def profile(files: Files, out: Path, top: int = 30) -> None:
     profiler.disable()
     verify(plan, rejects, expected)
     profiler.dump_stats(out)
+    print(f"product sources digest {DIGEST}")
     for order in ("cumulative", "tottime"):
         print(f"\n## sorted by {order}, functions under rostersync_pipelines (full profile: {out})")
         pstats.Stats(profiler).sort_stats(order).print_stats("rostersync_pipelines", top)

@@ -85,7 +85,24 @@ def render(results: list[dict], note: str) -> tuple[str, dict]:
         f"- {step}: users x{g['users']:g}, time x{g['time']:.2f} (ideal ~x{g['users']:g})"
         for step, g in shape["growth"].items()
     ]
+    text += [
+        "",
+        "## Memory (MB; high-water RSS after each step of the first run, LMS state = current RSS)",
+        "",
+    ]
+    text += [
+        f"- N={r['n']:,}: imports {m['after_imports_mb']:,.0f}, with LMS state {m['with_lms_state_mb']:,.0f}, "
+        f"read {m['after_read_mb']:,.0f}, normalize {m['after_normalize_mb']:,.0f}, plan {m['after_plan_mb']:,.0f}"
+        for r in results
+        for m in [r["memory"]]
+    ]
     text += ["", "## Goals", ""] + [f"- [{'PASS' if ok else 'FAIL'}] {line}" for line, ok in checks]
+    loads = ", ".join(f"N={r['n']:,}: {r['load_average_1min']:.1f}" for r in results)
+    text += ["", f"Load average (1 min) at the end of each N: {loads} (about 1.0 = this benchmark alone)"]
+    digests = sorted({r["product_digest"] for r in results})
+    text += ["", f"Product sources digest: {', '.join(digests)}"]
+    if len(digests) > 1:
+        text.append("WARNING: the product code changed during the run; the sizes measured different code.")
     document = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "note": note,

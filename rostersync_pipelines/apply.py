@@ -25,8 +25,9 @@ PHASES = [
     ("departments", ("create",)),
     ("departments", ("update", "move")),
     ("groups", ("create",)),
-    ("users", ("create",)),
+    # renames first: a newcomer may take over the email someone else gives up in the same plan
     ("users", ("update", "move", "reactivate", "deactivate")),
+    ("users", ("create",)),
     ("groups", ("add_member", "remove_member")),
     ("departments", ("delete",)),
 ]
@@ -73,7 +74,7 @@ class Applier:
 
     def run(self, changes: pd.DataFrame) -> ApplyResult:
         rows = applicable(changes)
-        deferred: list[tuple[int, dict]] = []
+        deferred: list[tuple[int, dict, dict]] = []
         for entity, actions in PHASES:
             phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)].sort_values(
                 "order", kind="stable"
@@ -83,26 +84,29 @@ class Applier:
                     self.result.skipped += 1
                     continue
                 values = dict(row["values"] or {})
-                if entity == "users" and row["action"] == "create":
+                if entity == "users":
+                    # a manager this plan creates later: set in a follow-up call once it exists
                     later = {
                         name: values.pop(name)
                         for name in USER_REFERENCES
                         if self._unresolved(values.get(name))
                     }
                     if later:
-                        deferred.append((int(row.get("seq", seq)), {"key": row["key"], "values": later}))
+                        deferred.append((int(row.get("seq", seq)), row, later))
+                    if later and not values and row["action"] != "create":
+                        continue
                 self._send(int(row.get("seq", seq)), row, values)
-        for seq, extra in deferred:
-            lms_id = self.result.created.get(("users", extra["key"]))
+        for seq, row, later in deferred:
+            lms_id = row["lms_id"] or self.result.created.get(("users", row["key"]))
             if lms_id:
-                row = {
+                follow_up = {
                     "entity": "users",
                     "action": "update",
-                    "key": extra["key"],
+                    "key": row["key"],
                     "lms_id": lms_id,
                     "changes": None,
                 }
-                self._send(seq, row, extra["values"], journal_action="update")
+                self._send(seq, follow_up, later, journal_action="update")
         self._flush()
         return self.result
 

@@ -149,7 +149,8 @@ def describe(name: str, summary: dict, command: str) -> str:
     )
     if command == "sync":
         applied = sum((summary.get("applied") or {}).values())
-        if applied == 0 and not summary.get("failed"):
+        settled = not (summary.get("failed") or held or summary.get("source_errors") or summary["conflicts"])
+        if applied == 0 and settled:
             lines.append("  applied 0 changes: the LMS already matches the source")
         else:
             lines.append(
@@ -159,7 +160,9 @@ def describe(name: str, summary: dict, command: str) -> str:
             lines.append(f"    refused: {failure}")
     else:
         lines.append("  nothing was written to the LMS (plan only)")
-    if held:
+    if held and summary.get("source_errors"):
+        lines.append("  held changes wait for the source to be read again; fix the source, then sync")
+    elif held:
         lines.append(f"  release held changes with: rostersync approve {summary['plan_id']}")
     lines.append(f"  full plan: {summary['plan_file']}")
     return "\n".join(lines)

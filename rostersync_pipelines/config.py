@@ -234,7 +234,8 @@ class Config(Strict):
 
     def resolve_url(self, url: str) -> str:
         prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        in_memory = url == "sqlite://" or ":memory:" in url
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and not in_memory:
             return prefix + str((self.base_dir / url[len(prefix) :]).resolve())
         return url
 

@@ -216,6 +216,13 @@ REFUSALS = {
         ["'0 25 * * *'", "outside 0-23"],
     ),
     "schedule not a list": (sync_with(schedule="0 6 * * *"), "syncs.employees.schedule", ["a list"]),
+    "unknown source name": (
+        sync_with(
+            sources={"users": {"kind": "file", "path": "u.csv"}, "teams": {"kind": "file", "path": "t"}}
+        ),
+        "syncs.employees.sources",
+        ["unknown source 'teams'", "users and departments"],
+    ),
     "sync without users source": (
         sync_with(sources={"departments": {"kind": "file", "path": "d.csv"}}),
         "syncs.employees.sources",
@@ -281,6 +288,12 @@ def test_sync_name_must_name_dagster_assets(tmp_path):
     assert "syncs:" in message and "'my-sync'" in message and "letters, digits and _" in message
 
 
+def test_at_least_one_sync(tmp_path):
+    file = tmp_path / "rostersync.yaml"
+    file.write_text("syncs: {}\n", encoding="utf-8")
+    assert ": syncs: define at least one sync" in refusal(file)
+
+
 def test_unknown_top_level_key(tmp_path):
     message = refusal(write_config(tmp_path, stat={"url": "sqlite://"}))
     assert ": stat: unknown key" in message
@@ -334,7 +347,7 @@ def test_empty_file_asks_for_syncs(tmp_path):
 @pytest.fixture
 def beside(tmp_path, monkeypatch) -> Config:
     """A config in a sub-folder, loaded while the working directory is somewhere else."""
-    file = write_config(tmp_path / "conf")
+    write_config(tmp_path / "conf")
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     return load_config(Path("..") / "conf" / "rostersync.yaml")
@@ -373,11 +386,6 @@ def test_absolute_sqlite_and_other_urls_are_untouched(beside, url):
     assert beside.resolve_url(url) == url
 
 
-@pytest.mark.xfail(
-    reason="config.Config.resolve_url turns SQLAlchemy's in-memory URL sqlite:///:memory: into a file "
-    "named ':memory:' beside the config",
-    strict=True,
-)
 def test_in_memory_sqlite_url_is_untouched(beside):
     assert beside.resolve_url("sqlite:///:memory:") == "sqlite:///:memory:"
 
@@ -432,11 +440,6 @@ def test_expand_field():
     assert expand_field("7", 0, 7) == {7}
 
 
-@pytest.mark.xfail(
-    reason="schedule_times.runs_per_day refuses cron text Dagster accepts (names of days and months, "
-    "@daily): int('MON') / five-field check",
-    strict=True,
-)
 @pytest.mark.parametrize(("expression", "runs"), [("0 6 * * MON-FRI", 1), ("0 6 1 JAN *", 1), ("@daily", 1)])
 def test_runs_per_day_accepts_cron_names_dagster_accepts(expression, runs):
     assert runs_per_day(expression) == runs

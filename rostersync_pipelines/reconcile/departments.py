@@ -23,9 +23,10 @@ def department_source_ids(departments: pd.DataFrame) -> pd.Series:
 
 
 def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: Sync, links: pd.Series):
-    """(plan rows for departments in the source, folded code -> LMS id or new:CODE for users to use)."""
+    """(plan rows for departments in the source, folded code -> LMS id or new:CODE for users to use,
+    the LMS ids any source row points at — a conflict's candidates included, so none is deleted)."""
     if departments is None:
-        return plan_frame(), lookup(fold(lms, "code"), lms["id"])
+        return plan_frame(), lookup(fold(lms, "code"), lms["id"]), set(lms["id"])
     source_ids = department_source_ids(departments)
     found = match(departments, lms, sync.matching.departments, source_ids, links, "department")
     ids = found.lms_id.where(found.situation != "unmatched", pending(departments["code"]))
@@ -54,12 +55,13 @@ def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: 
         lms_id=found.lms_id,
         row=departments["__row__"],
         source_id=source_ids,
-        changes=changes.where(~create, None),
+        changes=changes.where(matched, None),
         values=values.where(action != "none", None),
         reason=reason,
         order=departments["depth"],
     )
-    return rows, code_ids
+    candidates = pd.unique(found.candidates.to_numpy(dtype=object).ravel())
+    return rows, code_ids, set(candidates[pd.notna(candidates)])
 
 
 def plan_department_deletions(
@@ -67,10 +69,11 @@ def plan_department_deletions(
     kept_ids: set[str],
     lms_users: pd.DataFrame,
     user_destinations: pd.Series,
+    parent_destinations: pd.Series,
     sync: Sync,
 ) -> pd.DataFrame:
-    """Departments of the LMS the source no longer has. `user_destinations` maps LMS user id -> the
-    department id the plan leaves them in (only for users the plan moves)."""
+    """Departments of the LMS the source no longer has. `user_destinations` / `parent_destinations` map
+    LMS user / department ids to the department the plan moves them to (only those it moves)."""
     missing = lms[~lms["id"].isin(kept_ids)]
     if missing.empty:
         return plan_frame()
@@ -80,7 +83,9 @@ def plan_department_deletions(
         {"login": lms_users["login"].to_numpy(), "department_id": where_users_end.to_numpy()}
     )
     logins = staying.groupby("department_id")["login"].agg(list)
-    children = lms.groupby("parent_id")["id"].agg(list)
+    parents_after = lms.set_index("id")["parent_id"].copy()
+    parents_after.update(parent_destinations)
+    children = pd.Series(parents_after.index, index=parents_after.to_numpy()).groupby(level=0).agg(list)
     depth = _depths(lms)
 
     action, reason, error = {}, {}, {}

@@ -28,9 +28,13 @@ def plan_groups(
     in_scope = (user_rows["situation"] != "conflict") & ~protected & user_ids.notna()
     listed = pd.DataFrame({"login": users["login"], "user_id": user_ids})[in_scope]
     wanted = user_groups(users[in_scope]).merge(listed, on="login", how="left")
+    # "Sales" and "sales " are one group, named as first written
+    group_key = folded(wanted["group"])
+    wanted["group"] = as_objects(group_key.map(lookup(group_key, wanted["group"])))
+    wanted = wanted.assign(group_key=group_key).drop_duplicates(["login", "group_key"], ignore_index=True)
     existing = lookup(fold(lms.groups, "name"), lms.groups["id"])
-    names = wanted.drop_duplicates("group")["group"]
-    new_names = names[~folded(names).isin(existing.index)]
+    firsts = wanted.drop_duplicates("group_key")
+    new_names = firsts.loc[~firsts["group_key"].isin(existing.index), "group"]
     creates = plan_frame(
         entity="groups",
         action="create",
@@ -39,7 +43,7 @@ def plan_groups(
         values=new_names.map(lambda name: {"name": name}),
         reason="a new group from the " + str(sync.fields.users.groups) + " field",
     )
-    group_ids = as_objects(fold(wanted, "group").map(existing))
+    group_ids = as_objects(wanted["group_key"].map(existing))
     wanted["group_id"] = group_ids.where(group_ids.notna(), NEW + wanted["group"].astype(object))
 
     members = lms.group_members.merge(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.frames import lookup, nones
@@ -65,6 +66,7 @@ def match(
         candidates[name] = source_values.map(lookup(lms_values[~shared], lms_ids[~shared]))
         ambiguous |= source_values.isin(set(lms_values[shared]))
 
+    candidates = _without_claimed(candidates)
     present = candidates.notna()
     chosen = candidates.bfill(axis=1).iloc[:, 0].astype(object)
     via = present.idxmax(axis=1).astype(object).where(present.any(axis=1), None)
@@ -89,6 +91,29 @@ def match(
     reason[in_conflict] = conflict[in_conflict]
     chosen = chosen.where(~in_conflict & chosen.notna(), None).astype(object)
     return Matches(chosen, situation, reason, candidates)
+
+
+def _without_claimed(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Drop a weaker-key candidate that another row holds through a stronger key or its link.
+
+    When ann keeps her login and gives up the email dan now has, dan's email points at ann's record; that
+    record is ann's, so dan is a newcomer (whose email is free once ann's change applies), not a conflict.
+    """
+    present = candidates.notna()
+    if not present.any().any():
+        return candidates
+    rank = present.to_numpy().argmax(axis=1)
+    first = candidates.bfill(axis=1).iloc[:, 0]
+    owners = pd.DataFrame({"id": first.to_numpy(), "rank": rank, "row": np.arange(len(first))})
+    owners = owners[owners["id"].notna()].sort_values("rank", kind="stable").drop_duplicates("id")
+    owner_rank, owner_row = lookup(owners["id"], owners["rank"]), lookup(owners["id"], owners["row"])
+    cleaned = candidates.copy()
+    rows = np.arange(len(candidates))
+    for position, column in enumerate(candidates.columns):
+        theirs = candidates[column].map(owner_rank)
+        elsewhere = (theirs < position) & (candidates[column].map(owner_row).to_numpy() != rows)
+        cleaned.loc[elsewhere.to_numpy(), column] = None
+    return cleaned
 
 
 def _disagreement(candidates: pd.DataFrame, noun: str) -> pd.Series:
@@ -130,9 +155,9 @@ def _stronger_key_differs(
             + " by "
             + via[differs]
             + f", but its {name} differs ("
-            + mine[differs]
+            + mine[differs].str.replace("\x1f", "+")
             + " vs "
-            + theirs[differs]
+            + theirs[differs].str.replace("\x1f", "+")
             + "): a different person"
         )
     return refused

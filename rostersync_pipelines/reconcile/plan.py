@@ -49,7 +49,7 @@ def make_plan(
         state = state or SyncState()
         today = today or dt.date.today()
         users = canonical.users
-        department_rows, code_ids = plan_departments(
+        department_rows, code_ids, claimed_departments = plan_departments(
             canonical.departments, lms.departments, sync, state.department_links
         )
         found = match(users, lms.users, sync.matching.users, user_source_ids(users), state.user_links, "user")
@@ -60,13 +60,12 @@ def make_plan(
             plan_missing_users(lms.users, found, canonical.rejects, sync, state.user_links),
         ]
         if canonical.departments is not None:
-            kept = set(department_rows["lms_id"].dropna()) | _departments_named_by_rejects(
-                canonical.rejects, lms.departments
+            kept = claimed_departments | _departments_named_by_rejects(canonical.rejects, lms.departments)
+            users_to = _destinations(user_rows, "department_id")
+            departments_to = _destinations(department_rows, "parent_id")
+            parts.append(
+                plan_department_deletions(lms.departments, kept, lms.users, users_to, departments_to, sync)
             )
-            moved = user_rows["values"].str.get("department_id")
-            destinations = pd.Series(moved.to_numpy(), index=user_rows["lms_id"].to_numpy())
-            destinations = destinations[destinations.notna() & destinations.index.notna()]
-            parts.append(plan_department_deletions(lms.departments, kept, lms.users, destinations, sync))
         parts.append(plan_groups(users, user_rows, lms, state.owned_groups, sync))
         plan = (
             pd.concat([part for part in parts if len(part)], ignore_index=True)
@@ -75,6 +74,15 @@ def make_plan(
         )
         active_users = int((lms.users["status"] == "active").sum())
         return hold_destructive(plan[PLAN_COLUMNS], sync.safety, active_users, health or [], state.approved)
+
+
+def _destinations(rows: pd.DataFrame, field: str) -> pd.Series:
+    """LMS id -> the new value of `field`, for the rows of the plan that change it."""
+    moved = rows["values"].str.get(field) if len(rows) else pd.Series(dtype=object)
+    destinations = pd.Series(
+        moved.to_numpy(), index=pd.Index(rows["lms_id"].to_numpy(), dtype=object), dtype=object
+    )
+    return destinations[destinations.notna() & destinations.index.notna()]
 
 
 def _departments_named_by_rejects(rejects: pd.DataFrame, lms: pd.DataFrame) -> set[str]:

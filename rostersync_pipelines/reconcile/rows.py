@@ -36,7 +36,8 @@ def plan_frame(**columns) -> pd.DataFrame:
             array = np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value, dtype=dtype)
         else:
             array = np.full(length, value, dtype=dtype)
-        data[column] = pd.Series(array, dtype=dtype, copy=False)
+        series = pd.Series(array, dtype=dtype, copy=False)
+        data[column] = series.where(series.notna(), None) if dtype is object else series
     return pd.DataFrame(data, index=range(length))
 
 

@@ -64,7 +64,9 @@ def hold_destructive(
             f"{safety.max_department_deletions}"
         )
     held = why.notna()
-    if approved and held.any():
+    # a source that could not be read says nothing about who left: no approval releases what it holds
+    failed = any(source.error for source in health)
+    if approved and held.any() and not failed:
         keys = pd.Series(
             list(zip(plan["entity"], plan["action"], plan["lms_id"], strict=True)), index=plan.index
         )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.frames import fill, lookup, nones
+from rostersync_pipelines.frames import as_objects, fill, lookup, nones
 from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
@@ -95,11 +95,11 @@ def plan_users(
     reason[leaving] = "not created: " + _leaving_reason(users, terminated)[leaving]
     action[unmatched & ~leaving] = "create"
 
-    conflict = _taken_identity(desired, found.lms_id, lms, action)
-    conflict = conflict.combine_first(_unknown_department(users, desired, action))
     protected = found.lms_id.isin(set(lms.loc[protected_mask(lms, sync.policies.protected_logins), "id"]))
+    action[protected] = "none"  # before the identity checks: a protected account keeps its login and email
+    conflict = _taken_identity(desired, found.lms_id, lms, action)
+    conflict = conflict.combine_first(_unknown_department(users, desired, (action != "none") | matched))
     reason[protected] += "; protected: never changed"
-    action[protected] = "none"
     situation[conflict.notna()] = "conflict"
     reason[conflict.notna()] = conflict[conflict.notna()]
     action[conflict.notna()] = "none"
@@ -124,8 +124,40 @@ def plan_users(
         changes=changes.where(~create & (action != "none"), None),
         values=values,
         reason=reason,
-        order=_manager_depth(users, action == "create"),
+        order=_manager_depth(users, action == "create").where(
+            action == "create", _rename_depth(desired, found.lms_id, lms, action)
+        ),
     )
+
+
+def _rename_depth(
+    desired: pd.DataFrame, lms_ids: pd.Series, lms: pd.DataFrame, action: pd.Series
+) -> pd.Series:
+    """How many renames must land before this one: taking over an email another user gives up in the same
+    plan only works once that user has let go of it."""
+    renamed = (action.isin(WRITES) & (action != "create") & lms_ids.notna()).to_numpy()
+    row_of = lookup(lms_ids[renamed], np.flatnonzero(renamed))
+    parent = np.full(len(desired), -1)
+    for field in ("email", "login"):
+        holder = fold(desired, field).map(lookup(fold(lms, field), lms["id"]))
+        waits = holder.notna() & (holder != lms_ids.fillna("")) & renamed
+        parent = np.where(
+            waits.to_numpy() & (parent < 0), holder.map(row_of).fillna(-1).astype(int).to_numpy(), parent
+        )
+    return pd.Series(_chain_depth(parent), index=desired.index)
+
+
+def _chain_depth(parent: np.ndarray) -> np.ndarray:
+    """Steps to the top of each chain of parent positions (-1 = none); a cycle stops after 32 steps."""
+    depth = np.zeros(len(parent), dtype=int)
+    current = parent
+    for _ in range(32):
+        reached = current >= 0
+        if not reached.any():
+            break
+        depth += reached
+        current = np.where(reached, parent[current.clip(0)], -1)
+    return depth
 
 
 def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
@@ -135,15 +167,7 @@ def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
     manager = fold(users, "manager").map(position).fillna(-1).astype(int).to_numpy()
     created = creating.to_numpy(dtype=bool)
     parent = np.where((manager >= 0) & created & created[manager.clip(0)], manager, -1)
-    depth = np.zeros(len(users), dtype=int)
-    current = parent
-    for _ in range(32):
-        reached = current >= 0
-        if not reached.any():
-            break
-        depth += reached
-        current = np.where(reached, parent[current.clip(0)], -1)
-    return pd.Series(depth, index=users.index)
+    return pd.Series(_chain_depth(parent), index=users.index)
 
 
 def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
@@ -153,15 +177,34 @@ def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
     return text
 
 
+WRITES = ["create", "update", "move", "deactivate", "reactivate"]
+
+
 def _taken_identity(
     desired: pd.DataFrame, lms_ids: pd.Series, lms: pd.DataFrame, action: pd.Series
 ) -> pd.Series:
-    """A create, or a rename, onto a login or email that another LMS user holds."""
+    """A create, or a rename, onto a login or email that another LMS user will still hold after this plan.
+
+    A value another user gives up in the same plan is free: apply renames before it creates.
+    """
     conflict = nones(desired.index)
-    writes = action.isin(["create", "update", "move", "deactivate", "reactivate"])
+    writes = action.isin(WRITES)
+    mine = lms_ids.fillna("")
     for field in ("login", "email"):
-        holder = fold(desired, field).map(lookup(fold(lms, field), lms["id"]))
-        taken = writes & holder.notna() & (holder != lms_ids.fillna("")) & conflict.isna()
+        wanted = fold(desired, field)
+        renamed = writes & lms_ids.notna() & wanted.notna()
+        kept = ~lms["id"].isin(set(lms_ids[renamed]))
+        after = pd.DataFrame(
+            {
+                "value": np.concatenate([fold(lms, field)[kept].to_numpy(), wanted[renamed].to_numpy()]),
+                "id": np.concatenate([lms.loc[kept, "id"].to_numpy(), lms_ids[renamed].to_numpy()]),
+            }
+        ).dropna()
+        holders = after.groupby("value")["id"]
+        first = wanted.map(lookup(holders.first().index, holders.first()))
+        last = wanted.map(lookup(holders.last().index, holders.last()))
+        holder = as_objects(first.where(first != mine, last.where(last != mine)))
+        taken = writes & holder.notna() & conflict.isna()
         conflict[taken] = (
             f'{field} "'
             + desired.loc[taken, field]
@@ -172,11 +215,12 @@ def _taken_identity(
     return conflict
 
 
-def _unknown_department(users: pd.DataFrame, desired: pd.DataFrame, action: pd.Series) -> pd.Series:
+def _unknown_department(users: pd.DataFrame, desired: pd.DataFrame, in_play: pd.Series) -> pd.Series:
+    """A person whose department the LMS cannot place is left where they are, and said so."""
     conflict = nones(users.index)
     if "department_id" not in desired:
         return conflict
-    lost = users["department"].notna() & desired["department_id"].isna() & (action != "none")
+    lost = users["department"].notna() & desired["department_id"].isna() & in_play
     conflict[lost] = (
         'department "' + users.loc[lost, "department"] + '" is not in the LMS or is itself in conflict'
     )
