@@ -60,8 +60,7 @@ def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: 
         reason=reason,
         order=departments["depth"],
     )
-    candidates = pd.unique(found.candidates.to_numpy(dtype=object).ravel())
-    return rows, code_ids, set(candidates[pd.notna(candidates)])
+    return rows, code_ids, set(lms["id"].to_numpy()[found.claimed])
 
 
 def plan_department_deletions(

@@ -32,8 +32,7 @@ def accounts_of(rows: pd.DataFrame, lms: pd.DataFrame, links: pd.Series) -> pd.S
 def plan_missing_users(
     lms: pd.DataFrame, found: Matches, rejects: pd.DataFrame, sync: Sync, links: pd.Series
 ) -> pd.DataFrame:
-    candidates = pd.unique(found.candidates.to_numpy(dtype=object).ravel())
-    claimed = lms["id"].isin(candidates[pd.notna(candidates)])
+    claimed = pd.Series(found.claimed, index=lms.index)
     user_rejects = rejects[rejects["source"] == "users"]
     kept_out = user_rejects[user_rejects["outcome"] != OUT_OF_SCOPE]
     claimed |= accounts_of(kept_out, lms, links)

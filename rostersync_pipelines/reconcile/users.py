@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.frames import as_objects, fill, lookup, nones
+from rostersync_pipelines.frames import fill, lookup, nones
+from rostersync_pipelines.reconcile.codes import NONE, encode, holders
 from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.references import pending, resolve
+from rostersync_pipelines.reconcile.renames import chain_depth, record_positions, rename_order, taken_identity
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
 from rostersync_pipelines.schema import CUSTOM_PREFIX
 from rostersync_pipelines.transform.identity import fold
@@ -97,7 +99,8 @@ def plan_users(
 
     protected = found.lms_id.isin(set(lms.loc[protected_mask(lms, sync.policies.protected_logins), "id"]))
     action[protected] = "none"  # before the identity checks: a protected account keeps its login and email
-    conflict = _taken_identity(desired, found.lms_id, lms, action)
+    records = record_positions(found.lms_id, lms)
+    conflict = taken_identity(desired, records, lms, action)
     conflict = conflict.combine_first(_unknown_department(users, desired, (action != "none") | matched))
     reason[protected] += "; protected: never changed"
     situation[conflict.notna()] = "conflict"
@@ -124,50 +127,23 @@ def plan_users(
         changes=changes.where(~create & (action != "none"), None),
         values=values,
         reason=reason,
-        order=_manager_depth(users, action == "create").where(
-            action == "create", _rename_depth(desired, found.lms_id, lms, action)
+        order=np.where(
+            action == "create",
+            _manager_depth(users, action == "create"),
+            rename_order(desired, records, lms, action),
         ),
     )
-
-
-def _rename_depth(
-    desired: pd.DataFrame, lms_ids: pd.Series, lms: pd.DataFrame, action: pd.Series
-) -> pd.Series:
-    """How many renames must land before this one: taking over an email another user gives up in the same
-    plan only works once that user has let go of it."""
-    renamed = (action.isin(WRITES) & (action != "create") & lms_ids.notna()).to_numpy()
-    row_of = lookup(lms_ids[renamed], np.flatnonzero(renamed))
-    parent = np.full(len(desired), -1)
-    for field in ("email", "login"):
-        holder = fold(desired, field).map(lookup(fold(lms, field), lms["id"]))
-        waits = holder.notna() & (holder != lms_ids.fillna("")) & renamed
-        parent = np.where(
-            waits.to_numpy() & (parent < 0), holder.map(row_of).fillna(-1).astype(int).to_numpy(), parent
-        )
-    return pd.Series(_chain_depth(parent), index=desired.index)
-
-
-def _chain_depth(parent: np.ndarray) -> np.ndarray:
-    """Steps to the top of each chain of parent positions (-1 = none); a cycle stops after 32 steps."""
-    depth = np.zeros(len(parent), dtype=int)
-    current = parent
-    for _ in range(32):
-        reached = current >= 0
-        if not reached.any():
-            break
-        depth += reached
-        current = np.where(reached, parent[current.clip(0)], -1)
-    return depth
 
 
 def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
     """How many new managers sit above each new user, so managers are created before their reports and
     every create carries its manager in the same call (a cycle falls back to a follow-up update)."""
-    position = lookup(fold(users, "login"), np.arange(len(users)))
-    manager = fold(users, "manager").map(position).fillna(-1).astype(int).to_numpy()
+    (logins, managers), size = encode(fold(users, "login"), fold(users, "manager"))
+    position, _ = holders(logins, size)
+    manager = np.where(managers >= 0, position[managers.clip(0)], NONE)
     created = creating.to_numpy(dtype=bool)
-    parent = np.where((manager >= 0) & created & created[manager.clip(0)], manager, -1)
-    return pd.Series(_chain_depth(parent), index=users.index)
+    parent = np.where((manager >= 0) & created & created[manager.clip(0)], manager, NONE)
+    return chain_depth(parent)
 
 
 def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
@@ -175,44 +151,6 @@ def _leaving_reason(users: pd.DataFrame, terminated: pd.Series) -> pd.Series:
     template = "terminated on {} (policy terminated_users: deactivate)"
     text[terminated] = fill(template, users.loc[terminated, "termination_date"])
     return text
-
-
-WRITES = ["create", "update", "move", "deactivate", "reactivate"]
-
-
-def _taken_identity(
-    desired: pd.DataFrame, lms_ids: pd.Series, lms: pd.DataFrame, action: pd.Series
-) -> pd.Series:
-    """A create, or a rename, onto a login or email that another LMS user will still hold after this plan.
-
-    A value another user gives up in the same plan is free: apply renames before it creates.
-    """
-    conflict = nones(desired.index)
-    writes = action.isin(WRITES)
-    mine = lms_ids.fillna("")
-    for field in ("login", "email"):
-        wanted = fold(desired, field)
-        renamed = writes & lms_ids.notna() & wanted.notna()
-        kept = ~lms["id"].isin(set(lms_ids[renamed]))
-        after = pd.DataFrame(
-            {
-                "value": np.concatenate([fold(lms, field)[kept].to_numpy(), wanted[renamed].to_numpy()]),
-                "id": np.concatenate([lms.loc[kept, "id"].to_numpy(), lms_ids[renamed].to_numpy()]),
-            }
-        ).dropna()
-        holders = after.groupby("value")["id"]
-        first = wanted.map(lookup(holders.first().index, holders.first()))
-        last = wanted.map(lookup(holders.last().index, holders.last()))
-        holder = as_objects(first.where(first != mine, last.where(last != mine)))
-        taken = writes & holder.notna() & conflict.isna()
-        conflict[taken] = (
-            f'{field} "'
-            + desired.loc[taken, field]
-            + '" already belongs to LMS user '
-            + holder[taken]
-            + ", another person: review them"
-        )
-    return conflict
 
 
 def _unknown_department(users: pd.DataFrame, desired: pd.DataFrame, in_play: pd.Series) -> pd.Series:
