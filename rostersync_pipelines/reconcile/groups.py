@@ -6,10 +6,12 @@ are ever removed, so a group an administrator made by hand is never emptied by a
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
 from rostersync_pipelines.frames import as_objects, lookup
+from rostersync_pipelines.reconcile.codes import encode, holders, take
 from rostersync_pipelines.reconcile.references import NEW
 from rostersync_pipelines.reconcile.rows import plan_frame
 from rostersync_pipelines.targets.base import LmsState
@@ -46,12 +48,7 @@ def plan_groups(
     group_ids = as_objects(wanted["group_key"].map(existing))
     wanted["group_id"] = group_ids.where(group_ids.notna(), NEW + wanted["group"].astype(object))
 
-    members = lms.group_members.merge(
-        lms.users[["id", "login"]], left_on="user_id", right_on="id", how="left"
-    )
-    members = members.merge(
-        lms.groups.rename(columns={"id": "group_id", "name": "group"}), on="group_id", how="left"
-    )
+    members = lms.group_members
     adds = _without(wanted, members)
     add_rows = plan_frame(
         entity="groups",
@@ -64,15 +61,20 @@ def plan_groups(
     )
     parts = [creates, add_rows]
     if sync.policies.stale_group_memberships == "remove":
-        parts.append(_removals(members, wanted, user_rows, in_scope, owned))
+        parts.append(_removals(lms, wanted, user_rows, in_scope, owned))
     return pd.concat(parts, ignore_index=True)
 
 
-def _removals(members, wanted, user_rows, in_scope, owned: set[str]) -> pd.DataFrame:
+def _removals(lms: LmsState, wanted, user_rows, in_scope, owned: set[str]) -> pd.DataFrame:
     """Memberships in owned groups of people the source still lists, whose field no longer names the group."""
-    listed = set(user_rows.loc[in_scope & user_rows["lms_id"].notna(), "lms_id"])
+    members = lms.group_members
+    listed = user_rows.loc[in_scope & user_rows["lms_id"].notna(), "lms_id"]
     candidates = members[members["group_id"].isin(owned) & members["user_id"].isin(listed)]
     stale = _without(candidates, wanted)
+    stale = stale.assign(
+        login=_names(stale["user_id"], lms.users["id"], lms.users["login"]),
+        group=_names(stale["group_id"], lms.groups["id"], lms.groups["name"]),
+    )
     return plan_frame(
         entity="groups",
         action="remove_member",
@@ -88,9 +90,18 @@ def _removals(members, wanted, user_rows, in_scope, owned: set[str]) -> pd.DataF
 
 
 def _without(pairs: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
-    """The (group_id, user_id) pairs of `pairs` that `other` does not have."""
-    keys = ["group_id", "user_id"]
-    pairs = pairs.astype({key: object for key in keys})
-    other = other[keys].astype(object).drop_duplicates()
-    joined = pairs.merge(other, on=keys, how="left", indicator=True)
-    return joined[joined["_merge"] == "left_only"].drop(columns="_merge").reset_index(drop=True)
+    """The (group_id, user_id) pairs of `pairs` that `other` does not have, compared as integer codes."""
+    (mine_group, their_group), _ = encode(pairs["group_id"], other["group_id"])
+    (mine_user, their_user), users = encode(pairs["user_id"], other["user_id"])
+    width = np.int64(max(users, 1))
+    kept = ~np.isin(mine_group * width + mine_user, their_group * width + their_user)
+    return pairs[kept].reset_index(drop=True)
+
+
+def _names(ids: pd.Series, all_ids: pd.Series, names: pd.Series) -> pd.Series:
+    """The name of each of a few records, without building a table of every record's name."""
+    (mine, theirs), size = encode(ids, all_ids)
+    position, _ = holders(theirs, size)
+    return pd.Series(
+        take(names.to_numpy(dtype=object), position[mine.clip(0)]), index=ids.index, dtype=object
+    )

@@ -11,7 +11,7 @@ from rostersync_pipelines.frames import lookup
 from rostersync_pipelines.schema import CUSTOM_PREFIX, GROUP_SEPARATOR, OUT_OF_SCOPE
 from rostersync_pipelines.transform.departments import normalize_departments
 from rostersync_pipelines.transform.identity import folded
-from rostersync_pipelines.transform.mapping import select_columns
+from rostersync_pipelines.transform.mapping import clean_text, select_columns
 from rostersync_pipelines.transform.rejects import concat_rejects, split_off
 from rostersync_pipelines.transform.rules import skipped_by_rules
 from rostersync_pipelines.transform.users import normalize_users
@@ -75,9 +75,16 @@ def group_table(users: pd.DataFrame) -> pd.DataFrame:
 
 
 def user_groups(users: pd.DataFrame) -> pd.DataFrame:
-    """(login, group) pairs, one per membership the source asks for."""
-    pairs = pd.DataFrame({"login": users["login"], "group": users["groups"].str.split(GROUP_SEPARATOR)})
-    pairs = pairs.explode("group")
-    pairs["group"] = pairs["group"].str.strip()
-    pairs = pairs[pairs["group"].notna() & (pairs["group"] != "")]
-    return pairs.drop_duplicates(ignore_index=True).astype(object)
+    """(login, group) pairs, one per membership the source asks for.
+
+    Only the few values that name several groups are split; the rest are already one pair each.
+    """
+    named = users[users["groups"].notna()]
+    several = named["groups"].str.contains(GROUP_SEPARATOR, regex=False).to_numpy(dtype=bool)
+    single = pd.DataFrame({"login": named["login"][~several], "group": named["groups"][~several]})
+    split = pd.DataFrame(
+        {"login": named["login"][several], "group": named["groups"][several].str.split(GROUP_SEPARATOR)}
+    ).explode("group")
+    split["group"] = clean_text(split["group"])
+    pairs = pd.concat([single, split[split["group"].notna()]], ignore_index=True).astype(object)
+    return pairs.drop_duplicates(ignore_index=True) if several.any() else pairs
