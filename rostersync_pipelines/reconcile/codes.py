@@ -9,11 +9,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rostersync_pipelines.transform.identity import plan_cache
+
 NONE = -1
 
 
 def encode(*columns: pd.Series | np.ndarray) -> tuple[list[np.ndarray], int]:
-    """The same code for the same value in every column (-1 for None); and how many distinct values."""
+    """The same code for the same value in every column (-1 for None); and how many distinct values.
+
+    Inside `fold_once()`, encoding the same folded columns again is free: they are remembered.
+    """
+    cache = plan_cache()
+    if cache is None or not all(isinstance(column, pd.Series) for column in columns):
+        return _encode(*columns)
+    key = ("encode", *(id(column) for column in columns))
+    hit = cache.get(key)
+    if hit is None or any(kept is not column for kept, column in zip(hit[0], columns, strict=True)):
+        hit = cache[key] = (columns, _encode(*columns))  # holding the columns keeps their ids unique
+    return hit[1]
+
+
+def _encode(*columns: pd.Series | np.ndarray) -> tuple[list[np.ndarray], int]:
     arrays = [
         np.asarray(column.to_numpy(dtype=object) if isinstance(column, pd.Series) else column, dtype=object)
         for column in columns

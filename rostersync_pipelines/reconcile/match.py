@@ -39,6 +39,8 @@ def key_values(frame: pd.DataFrame, key: str | list[str]) -> pd.Series:
     parts = [key] if isinstance(key, str) else key
     if any(part not in frame.columns for part in parts):
         return nones(frame.index)
+    if len(parts) == 1:
+        return fold(frame, parts[0])
     values = fold(frame, parts[0])
     for part in parts[1:]:
         values = values + "\x1f" + fold(frame, part)

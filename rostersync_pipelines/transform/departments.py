@@ -25,7 +25,7 @@ def normalize_departments(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     rejects = []
     frame, rejected = split_off(frame, frame["code"].isna(), "no department code", SOURCE)
     rejects.append(rejected)
-    repeated, first_row = exact_duplicates(frame, DEPARTMENT_COLUMNS)
+    repeated, first_row = exact_duplicates(frame, DEPARTMENT_COLUMNS, anchor="code")
     frame, rejected = split_off(frame, repeated, fill("duplicate of row {}", first_row[repeated]), SOURCE)
     rejects.append(rejected)
     for key in ("code", "department_unique_key"):

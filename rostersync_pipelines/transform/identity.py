@@ -47,6 +47,11 @@ def fold_once() -> Iterator[None]:
         _folds.reset(token)
 
 
+def plan_cache() -> dict | None:
+    """The memo of the active `fold_once()` (None outside it), for other per-plan work on the same keys."""
+    return _folds.get()
+
+
 def fold(frame: pd.DataFrame, column: str) -> pd.Series:
     """folded(frame[column]), remembered inside `fold_once()`. Only for frames nobody modifies meanwhile."""
     cache = _folds.get()
@@ -59,11 +64,19 @@ def fold(frame: pd.DataFrame, column: str) -> pd.Series:
     return hit[1]
 
 
-def exact_duplicates(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.Series]:
-    """(mask of repeated rows after the first, the first row's number) — an exported row listed twice."""
-    hashed = pd.util.hash_pandas_object(frame[columns].astype(object).fillna("\x00"), index=False)
-    first_row = frame[ROW].groupby(hashed.to_numpy()).transform("min")
-    return hashed.duplicated(keep="first"), first_row
+def exact_duplicates(frame: pd.DataFrame, columns: list[str], anchor: str) -> tuple[pd.Series, pd.Series]:
+    """(mask of repeated rows after the first, the first row's number) — an exported row listed twice.
+
+    Only rows whose `anchor` value repeats can be copies, so only those few are compared in full.
+    """
+    repeated = pd.Series(False, index=frame.index)
+    first_row = frame[ROW].copy()
+    suspects = frame[frame[anchor].duplicated(keep=False) & frame[anchor].notna()]
+    if len(suspects):
+        hashed = pd.util.hash_pandas_object(suspects[columns].astype(object).fillna("\x00"), index=False)
+        repeated[suspects.index] = hashed.duplicated(keep="first").to_numpy()
+        first_row[suspects.index] = suspects[ROW].groupby(hashed.to_numpy()).transform("min").to_numpy()
+    return repeated, first_row
 
 
 def shared_values(frame: pd.DataFrame, key: str) -> tuple[pd.Series, pd.Series]:

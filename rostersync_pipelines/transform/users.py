@@ -53,7 +53,7 @@ def normalize_users(
         rejects.append(rejected)
 
     reject(frame["login"].isna(), "no login or email")
-    repeated, first_row = exact_duplicates(frame, [*USER_COLUMNS, *custom])
+    repeated, first_row = exact_duplicates(frame, [*USER_COLUMNS, *custom], anchor="login")
     reject(repeated, fill("duplicate of row {}", first_row[repeated]))
     for key in ("user_unique_key", "login", "email"):
         shared, reason = shared_values(frame, key)
