@@ -8,7 +8,7 @@ import pandas as pd
 
 def nones(index: pd.Index) -> pd.Series:
     """An object column of None (pd.Series(None, dtype=object) would hold NaN)."""
-    return pd.Series([None] * len(index), index=index, dtype=object)
+    return pd.Series(np.full(len(index), None, dtype=object), index=index, dtype=object, copy=False)
 
 
 def as_objects(values: pd.Series) -> pd.Series:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rostersync_pipelines.transform.identity import plan_cache
 
@@ -34,8 +36,12 @@ def _encode(*columns: pd.Series | np.ndarray) -> tuple[list[np.ndarray], int]:
         np.asarray(column.to_numpy(dtype=object) if isinstance(column, pd.Series) else column, dtype=object)
         for column in columns
     ]
-    codes, uniques = pd.factorize(np.concatenate(arrays) if arrays else np.array([], dtype=object))
-    return np.split(codes, np.cumsum([len(array) for array in arrays])[:-1]), len(uniques)
+    joined = pa.array(
+        np.concatenate(arrays) if arrays else np.array([], dtype=object), type=pa.string(), from_pandas=True
+    )
+    encoded = pc.dictionary_encode(joined)
+    codes = pc.fill_null(encoded.indices, NONE).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.split(codes, np.cumsum([len(array) for array in arrays])[:-1]), len(encoded.dictionary)
 
 
 def holders(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

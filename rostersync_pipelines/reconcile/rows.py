@@ -47,12 +47,13 @@ def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], cleara
     A blank source value never clears an LMS value (nothing is lost to a half-filled export), except for
     `clearable` fields where blank has a meaning (a department without a parent is a root).
     """
-    changed = pd.DataFrame(index=desired.index)
+    flags = {}
     for field in fields:
-        new, old = desired[field], current[field]
-        compare = new.notna() | (field in clearable)
-        same = (new == old).fillna(False).astype(bool) | (new.isna() & old.isna())
-        changed[field] = compare & ~same
+        new, old = desired[field].to_numpy(dtype=object), current[field].to_numpy(dtype=object)
+        new_blank, old_blank = pd.isna(new), pd.isna(old)
+        same = (new == old) | (new_blank & old_blank)
+        flags[field] = ~same & (~new_blank | (field in clearable))
+    changed = pd.DataFrame(flags, index=desired.index)
     any_changed = changed.any(axis=1)
     changes = nones(desired.index)
     if any_changed.any():
