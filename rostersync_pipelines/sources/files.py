@@ -110,7 +110,7 @@ def _read_local(path: str, shown: str, base_dir: Path | None) -> bytes:
         raise SourceError(f"cannot read {shown}: {reason}{where}") from error
 
 
-def _decode(data: bytes, shown: str) -> str:
+def _encoding(data: bytes, shown: str) -> str:
     # A BOM is a promise; without one, valid UTF-8 is almost never accidental, and Windows-1252 is what
     # Excel "CSV" exports on Western Windows machines actually contain.
     if data.startswith(codecs.BOM_UTF8):
@@ -121,7 +121,8 @@ def _decode(data: bytes, shown: str) -> str:
         encodings = ["utf-8", "cp1252"]
     for encoding in encodings:
         try:
-            return data.decode(encoding)
+            codecs.decode(data, encoding)  # validates only: the parser decodes again from the bytes
+            return encoding
         except UnicodeDecodeError as error:
             failure = error
     raise SourceError(
@@ -129,12 +130,11 @@ def _decode(data: bytes, shown: str) -> str:
     )
 
 
-def _sniff_delimiter(text: str) -> str:
-    sample = text[:_SNIFF_CHARS]
+def _sniff_delimiter(sample: str, truncated: bool) -> str:
     with contextlib.suppress(csv.Error):
         guess = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
         records = list(itertools.islice(csv.reader(io.StringIO(sample), delimiter=guess), _SNIFF_RECORDS + 1))
-        if len(sample) < len(text) or len(records) > _SNIFF_RECORDS:
+        if truncated or len(records) > _SNIFF_RECORDS:
             records.pop()  # possibly cut by the sample boundary, so its width proves nothing
         widths = {len(record) for record in records if record}
         if len(widths) == 1 and min(widths) > 1:
@@ -147,15 +147,22 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _csv_grid(data: bytes, shown: str) -> tuple[pd.DataFrame, np.ndarray]:
-    text = _decode(data, shown)
-    body = text.lstrip("\r\n")  # the C parser cannot start on blank lines when it keeps blank lines
-    if not body.strip():
+    encoding = _encoding(data, shown)
+    if encoding == "utf-16":  # rare: decode once and hand the parser UTF-8 bytes
+        data, encoding = data.decode(encoding).encode("utf-8"), "utf-8"
+    elif encoding == "utf-8-sig":
+        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
+    # the parser reads the bytes itself: a decoded copy of a million-row file would cost gigabytes
+    body = data.lstrip(b"\r\n")  # the C parser cannot start on blank lines when it keeps blank lines
+    if not body[:4096].strip() and not body.strip():  # the full scan only for a file that starts blank
         raise SourceError(f"{shown} is empty")
-    skipped = len(text[: len(text) - len(body)].splitlines())
+    skipped = len(data[: len(data) - len(body)].decode(encoding).splitlines())
+    sample = body[:_SNIFF_CHARS].decode(encoding, errors="ignore")
     try:
         grid = pd.read_csv(
-            io.StringIO(body),
-            sep=_sniff_delimiter(body),
+            io.BytesIO(body),
+            encoding=encoding,
+            sep=_sniff_delimiter(sample, truncated=len(body) > _SNIFF_CHARS),
             header=None,
             dtype=object,
             keep_default_na=False,  # "NA", "null", "N/A" are values someone typed, not missing data
