@@ -6,6 +6,7 @@ itself, so a scenario of five syncs in a row stays fast.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 from dataclasses import dataclass
@@ -36,6 +37,22 @@ USER_HEADER = [
 ]
 DEPARTMENT_HEADER = ["DeptId", "Code", "Name", "Parent"]
 TODAY = dt.date(2026, 11, 22)
+SOURCES = {
+    "users": {"kind": "file", "path": "users.csv"},
+    "departments": {"kind": "file", "path": "departments.csv"},
+}
+USER_FIELDS = {
+    "user_unique_key": "EmployeeId",
+    "login": "Login",
+    "email": "Email",
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "department": "Dept",
+    "manager": "Manager",
+    "status": "Status",
+    "termination_date": "TerminationDate",
+    "groups": "Team",
+}
 
 
 def person(login: str, **values) -> dict:
@@ -82,24 +99,9 @@ class Roster:
         self.state_url = state_url or f"sqlite:///{folder / 'state.db'}"
         self.config_file = folder / "rostersync.yaml"
         sync = {
-            "sources": {
-                "users": {"kind": "file", "path": "users.csv"},
-                "departments": {"kind": "file", "path": "departments.csv"},
-            },
+            "sources": copy.deepcopy(SOURCES),
             "fields": {
-                "users": {
-                    "user_unique_key": "EmployeeId",
-                    "login": "Login",
-                    "email": "Email",
-                    "first_name": "FirstName",
-                    "last_name": "LastName",
-                    "department": "Dept",
-                    "manager": "Manager",
-                    "status": "Status",
-                    "termination_date": "TerminationDate",
-                    "groups": "Team",
-                    "custom": {"job_title": "Title"},
-                },
+                "users": {**USER_FIELDS, "custom": {"job_title": "Title"}},
                 "departments": {
                     "department_unique_key": "DeptId",
                     "code": "Code",

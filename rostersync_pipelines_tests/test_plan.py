@@ -26,6 +26,7 @@ from rostersync_pipelines.targets.base import (
 )
 from rostersync_pipelines.transform.identity import folded
 from rostersync_pipelines.transform.normalize import Canonical, group_table, normalize
+from rostersync_pipelines_tests.roster import SOURCES, USER_FIELDS
 
 TODAY = dt.date(2026, 6, 1)
 ACTIONS = {
@@ -42,23 +43,9 @@ ACTIONS = {
 SITUATIONS = {"linked", "matched", "unmatched", "missing", "conflict"}
 
 BASE_SYNC = {
-    "sources": {
-        "users": {"kind": "file", "path": "users.csv"},
-        "departments": {"kind": "file", "path": "departments.csv"},
-    },
+    "sources": copy.deepcopy(SOURCES),
     "fields": {
-        "users": {
-            "user_unique_key": "EmployeeId",
-            "login": "Login",
-            "email": "Email",
-            "first_name": "FirstName",
-            "last_name": "LastName",
-            "department": "Dept",
-            "manager": "Manager",
-            "status": "Status",
-            "termination_date": "End",
-            "groups": "Team",
-        },
+        "users": {**USER_FIELDS, "termination_date": "End"},
         "departments": {"code": "Code", "name": "Name", "parent": "Parent"},
     },
     "safety": {"max_deactivations": 100, "max_department_deletions": 100},
@@ -972,18 +959,7 @@ MATCHINGS = [
     ["email", "login"],
     [["user_unique_key", "login"], ["login", "email"]],
 ]
-USER_RAW_HEADER = [
-    "EmployeeId",
-    "Login",
-    "Email",
-    "FirstName",
-    "LastName",
-    "Dept",
-    "Manager",
-    "Status",
-    "End",
-    "Team",
-]
+USER_RAW_HEADER = [USER_FIELDS[field] for field in USER_FIELDS if field != "termination_date"] + ["End"]
 people = st.integers(0, len(NAMES) - 1)
 
 

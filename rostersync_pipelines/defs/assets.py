@@ -83,12 +83,17 @@ _CANONICAL_DESCRIPTIONS = {
 }
 
 
+def _planning_inputs(sync_name: str, sync: Sync) -> dict[str, dg.AssetIn]:
+    """The canonical tables and the sources as read: what planning (and re-planning after apply) takes."""
+    ins = {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
+    for name in sync.sources:
+        ins[f"source_{name}"] = dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"]))
+    return ins
+
+
 def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "sync_plan"])
-    ins = {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
-    ins |= {
-        f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources
-    }
+    ins = _planning_inputs(sync_name, sync)
 
     @dg.asset(
         key=key,
@@ -142,10 +147,7 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
 def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "applied_lms_state"])
     ins = {"sync_plan": dg.AssetIn(key=dg.AssetKey([sync_name, "sync_plan"]))}
-    ins |= {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
-    ins |= {
-        f"source_{name}": dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"])) for name in sync.sources
-    }
+    ins |= _planning_inputs(sync_name, sync)
 
     @dg.asset(
         key=key,
