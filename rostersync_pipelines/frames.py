@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def nones(index: pd.Index) -> pd.Series:
@@ -38,3 +40,21 @@ def lookup(keys, values, keep: str = "first") -> pd.Series:
     )
     table = table[table.index.notna()]
     return table[~table.index.duplicated(keep=keep)]
+
+
+def rewrite_text(values: pd.Series, kernel) -> pd.Series:
+    """Apply an Arrow string kernel; blanks become None. Unchanged values keep their Python objects, so a
+    million mostly-clean cells are neither converted back from Arrow nor held twice in memory."""
+    original = values.to_numpy(dtype=object)
+    text = pa.array(original, type=pa.string(), from_pandas=True)
+    result_text = kernel(text)
+    result_text = pc.if_else(pc.equal(result_text, ""), pa.scalar(None, pa.string()), result_text)
+    changed = pc.fill_null(pc.not_equal(result_text, text), False)
+    changed = np.flatnonzero(
+        pc.or_(changed, pc.and_(pc.is_null(result_text), pc.is_valid(text))).to_numpy(zero_copy_only=False)
+    )
+    result = original.copy()
+    result[pd.isna(result)] = None
+    if len(changed):
+        result[changed] = result_text.take(pa.array(changed)).to_numpy(zero_copy_only=False)
+    return pd.Series(result, index=values.index, dtype=object, copy=False)

@@ -6,35 +6,33 @@ inside `fold_once()` each column of a table is folded once however many rules lo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rostersync_pipelines.frames import fill, nones
+from rostersync_pipelines.frames import fill, nones, rewrite_text
 from rostersync_pipelines.schema import ROW
 
-_WHITESPACE = re.compile(r"\s+")
 _folds: ContextVar[dict | None] = ContextVar("folds", default=None)
 
 
 def folded(values: pd.Series) -> pd.Series:
     """Lower case with all whitespace removed; None stays None, and so does a value that was only blanks."""
-    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    return rewrite_text(values, _fold_kernel)
+
+
+def _fold_kernel(text: pa.Array) -> pa.Array:
     lowered = pc.utf8_trim_whitespace(pc.utf8_lower(text))
-    lowered = pc.if_else(pc.equal(lowered, ""), pa.scalar(None, pa.string()), lowered)
-    result = lowered.to_numpy(zero_copy_only=False)
-    inner = np.flatnonzero(
-        pc.fill_null(pc.match_substring_regex(lowered, r"\s"), False).to_numpy(zero_copy_only=False)
-    )
-    for position in inner:  # whitespace inside a key is rare: fix those few in Python
-        result[position] = _WHITESPACE.sub("", result[position])
-    return pd.Series(result, index=values.index, dtype=object)
+    inner = pc.fill_null(pc.match_substring_regex(lowered, r"\s"), False)
+    if not pc.any(inner).as_py():
+        return lowered
+    # whitespace inside a key is rare: the regex runs on those few values only
+    squeezed = pc.replace_substring_regex(pc.filter(lowered, inner), r"\s+", "")
+    return pc.replace_with_mask(lowered, inner, squeezed)
 
 
 @contextmanager

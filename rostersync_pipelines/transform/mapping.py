@@ -7,11 +7,10 @@ a mapped column that is still missing stops the sync with the list of columns th
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from rostersync_pipelines.errors import SourceError
-from rostersync_pipelines.frames import nones
+from rostersync_pipelines.frames import nones, rewrite_text
 from rostersync_pipelines.schema import ROW
 
 
@@ -28,10 +27,7 @@ def find_column(raw: pd.DataFrame, wanted: str, source_name: str) -> str:
 
 def clean_text(values: pd.Series) -> pd.Series:
     """Trim, and turn empty text into None: a blank cell and a missing one mean the same to a person."""
-    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    stripped = pc.utf8_trim_whitespace(text)
-    stripped = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
-    return pd.Series(stripped.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+    return rewrite_text(values, pc.utf8_trim_whitespace)
 
 
 def select_columns(
