@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from rostersync_pipelines.config import CONFIG_ENV, Config, config_path, load_config
+from rostersync_pipelines.config import CONFIG_ENV, Config, check_source_files, config_path, load_config
 from rostersync_pipelines.errors import RosterSyncError
 from rostersync_pipelines.state import StateStore
 
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.command == "validate":
+            # a sync treats a missing file as a failed source (the rest applies, deactivations wait);
+            # validate says it up front, as a config problem with its key
+            check_source_files(config)
             print(f"{config_path(args.config)}: OK ({', '.join(config.syncs)})")
             return 0
         if args.command == "approve":

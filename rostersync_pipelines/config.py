@@ -210,6 +210,7 @@ class Config(Strict):
     state: State = State()
     syncs: dict[str, Sync]
     base_dir: Path = Field(default=Path("."), exclude=True)
+    file: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("syncs")
     @classmethod
@@ -259,4 +260,20 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except ValidationError as error:
         raise ConfigError(f"{file}: {explain(error.errors()[0])}") from None
     config.base_dir = file.resolve().parent
+    config.file = file
     return config
+
+
+def check_source_files(config: Config) -> None:
+    """Refuse a local source file that is not there, naming its key, before any run starts.
+
+    Kept out of load_config: the Dagster UI must still load when an export is missing for a while.
+    """
+    for sync_name, sync in config.syncs.items():
+        for source_name, source in sync.sources.items():
+            resolved = config.resolve_path(source.path)
+            if not re.match(r"^[a-z]+://", resolved) and not Path(resolved).is_file():
+                raise ConfigError(
+                    f"{config.file}: syncs.{sync_name}.sources.{source_name}.path: no file at {resolved}; "
+                    "fix the path (a relative path is read from beside the config)"
+                )

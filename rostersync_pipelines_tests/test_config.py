@@ -443,3 +443,27 @@ def test_expand_field():
 @pytest.mark.parametrize(("expression", "runs"), [("0 6 * * MON-FRI", 1), ("0 6 1 JAN *", 1), ("@daily", 1)])
 def test_runs_per_day_accepts_cron_names_dagster_accepts(expression, runs):
     assert runs_per_day(expression) == runs
+
+
+def test_a_missing_local_source_file_is_refused_with_its_key(tmp_path):
+    from rostersync_pipelines.config import check_source_files
+
+    (tmp_path / "users.csv").write_text("Login\nann\n", encoding="utf-8")
+    config_file = tmp_path / "rostersync.yaml"
+    config_file.write_text(
+        "syncs:\n  people:\n    sources:\n      users: {kind: file, path: users.csv}\n"
+        "      departments: {kind: file, path: gone/departments.xlsx}\n"
+        "    fields:\n      users: {login: Login}\n      departments: {code: Code}\n"
+        "    target: {kind: embedded}\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_file)
+    with pytest.raises(ConfigError) as refused:
+        check_source_files(config)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"{config_file}: syncs.people.sources.departments.path: no file at ")
+    assert str(tmp_path / "gone" / "departments.xlsx") in message
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone" / "departments.xlsx").write_bytes(b"PK")
+    check_source_files(config)  # present now: nothing to say
