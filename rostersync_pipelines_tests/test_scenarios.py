@@ -322,3 +322,21 @@ def test_second_sync_changes_nothing(roster):
     again = roster.sync()
     assert again.applied == {}
     assert set(again.plan["action"]) == {"none"}
+
+
+def test_a_newcomer_takes_over_an_email_given_up_in_the_same_file(roster):
+    """ann's email changes and a newcomer gets her old address: one sync, no conflict, two accounts."""
+    roster.write_users([person("ann")] + staff(3))
+    roster.sync()
+    ann_id = roster.users().at["ann", "id"]
+    roster.write_users(
+        [person("ann", Email="ann.b@corp.example"), person("amy", Email="ann@corp.example")] + staff(3)
+    )
+    outcome = roster.sync()
+    assert one_row(outcome.plan, "users", "ann")["action"] == "update"
+    assert one_row(outcome.plan, "users", "amy")["action"] == "create"
+    assert outcome.failed == []
+    users = roster.users()
+    assert users.at["ann", "id"] == ann_id and users.at["ann", "email"] == "ann.b@corp.example"
+    assert users.at["amy", "email"] == "ann@corp.example"
+    assert roster.sync().applied == {}
