@@ -172,7 +172,12 @@ def describe(name: str, summary: dict, command: str) -> str:
 
 
 def approve(config: Config, plan_id: str) -> int:
-    store = StateStore(config.resolve_url(config.state.url))
+    url = config.resolve_url(config.state.url)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise RosterSyncError(
+            f"no state database at {url[len('sqlite:///') :]}: nothing has been planned with this config"
+        )
+    store = StateStore(url)
     try:
         plan = store.plan(plan_id)
         if plan is None:

@@ -75,7 +75,15 @@ def plan_users(
     current.index = users.index
     for column in fields:
         if column.startswith(CUSTOM_PREFIX):
-            current[column] = current["custom_fields"].str.get(column[len(CUSTOM_PREFIX) :])
+            name = column[len(CUSTOM_PREFIX) :]
+            current[column] = pd.Series(
+                [
+                    fields.get(name) if isinstance(fields, dict) else None
+                    for fields in current["custom_fields"]
+                ],
+                index=current.index,
+                dtype=object,
+            )
     if sync.policies.returning_users == "ignore":
         desired["status"] = desired["status"].where(current["status"] != "inactive", "inactive")
     changed, changes = diff(desired, current[fields], fields)
