@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.frames import fill, lookup, nones
-from rostersync_pipelines.reconcile.codes import NONE, encode, holders
+from rostersync_pipelines.frames import fill, nones
+from rostersync_pipelines.reconcile.codes import NONE, encode, holders, take
 from rostersync_pipelines.reconcile.match import Matches
 from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.renames import chain_depth, record_positions, rename_order, taken_identity
@@ -22,11 +22,6 @@ from rostersync_pipelines.schema import CUSTOM_PREFIX
 from rostersync_pipelines.transform.identity import fold
 
 BASE_FIELDS = ["login", "email", "first_name", "last_name", "user_unique_key"]
-REFERENCE_FIELDS = {
-    "department_id": "department",
-    "manager_id": "manager",
-    "functional_manager_id": "functional_manager",
-}
 
 
 def user_source_ids(users: pd.DataFrame) -> pd.Series:
@@ -46,14 +41,7 @@ def desired_users(
     desired = users[BASE_FIELDS].copy()
     if sync.fields.users.department is not None:
         desired["department_id"] = resolve(code_ids, users, "department")
-    source_ids = found.lms_id.where(found.situation != "unmatched", pending(users["login"]))
-    known = source_ids.notna()
-    login_ids = lookup(
-        np.concatenate([fold(users, "login")[known].to_numpy(), fold(lms, "login").to_numpy()]),
-        np.concatenate([source_ids[known].to_numpy(), lms["id"].to_numpy()]),
-    )
-    for field in ("manager_id", "functional_manager_id"):
-        desired[field] = resolve(login_ids, users, REFERENCE_FIELDS[field])
+    desired = desired.assign(**_managers(users, found, lms))
     terminated = users["termination_date"].notna() & (users["termination_date"] <= today.isoformat())
     leaving = (users["status"] == "inactive") | (
         terminated & (sync.policies.terminated_users == "deactivate")
@@ -141,6 +129,29 @@ def plan_users(
             rename_order(desired, records, lms, action),
         ),
     )
+
+
+def _managers(users: pd.DataFrame, found: Matches, lms: pd.DataFrame) -> dict[str, pd.Series]:
+    """The LMS id (or new:<login>) of the person each manager field names: a person of this source first,
+    else an LMS user; a login nobody has stays None (the LMS keeps what it has)."""
+    people = ["manager", "functional_manager"]
+    (own, theirs, *named), size = encode(
+        fold(users, "login"), fold(lms, "login"), *(fold(users, column) for column in people)
+    )
+    source_ids = found.lms_id.where(found.situation != "unmatched", pending(users["login"])).to_numpy(
+        dtype=object
+    )
+    by_source, _ = holders(np.where(pd.notna(source_ids), own, NONE), size)
+    by_lms, _ = holders(theirs, size)
+    lms_ids = lms["id"].to_numpy(dtype=object)
+    resolved = {}
+    for column, codes in zip(people, named, strict=True):
+        in_source = np.where(codes >= 0, by_source[codes.clip(0)], NONE)
+        in_lms = np.where((codes >= 0) & (in_source < 0), by_lms[codes.clip(0)], NONE)
+        ids = take(source_ids, in_source)
+        ids[in_lms >= 0] = lms_ids[in_lms[in_lms >= 0]]
+        resolved[f"{column}_id"] = pd.Series(ids, index=users.index, dtype=object)
+    return resolved
 
 
 def _manager_depth(users: pd.DataFrame, creating: pd.Series) -> pd.Series:
