@@ -9,6 +9,8 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from rostersync_pipelines.reconcile.safety import SourceHealth
 from rostersync_pipelines.sources import SourceTable, mapped_columns, read_source
 from rostersync_pipelines.state import StateStore
 from rostersync_pipelines.targets import make_target
+from rostersync_pipelines.targets.base import Target
 from rostersync_pipelines.transform.normalize import Canonical, normalize
 
 
@@ -31,6 +34,28 @@ class PlannedSync:
     plan: pd.DataFrame
     summary: dict
     plan_file: str
+
+
+@contextmanager
+def connected(config: Config, sync: Sync) -> Iterator[tuple[StateStore, Target]]:
+    """The state database and the sync's LMS, closed again whatever happens."""
+    store = StateStore(config.resolve_url(config.state.url))
+    target = make_target(sync.target, config)
+    try:
+        yield store, target
+    finally:
+        store.dispose()
+        getattr(target, "dispose", lambda: None)()
+
+
+def remembered(store: StateStore, sync_name: str, with_approvals: bool) -> SyncState:
+    """What earlier syncs left for this one; approvals only count for a plan that will be applied."""
+    return SyncState(
+        user_links=store.links(sync_name, "users"),
+        department_links=store.links(sync_name, "departments"),
+        owned_groups=store.owned_groups(sync_name),
+        approved=store.approved_changes(sync_name) if with_approvals else {},
+    )
 
 
 def read_sources(
@@ -79,15 +104,8 @@ def plan_sync(
     today: dt.date | None = None,
 ) -> PlannedSync:
     sync = config.syncs[sync_name]
-    store = StateStore(config.resolve_url(config.state.url))
-    target = make_target(sync.target, config)
-    try:
-        state = SyncState(
-            user_links=store.links(sync_name, "users"),
-            department_links=store.links(sync_name, "departments"),
-            owned_groups=store.owned_groups(sync_name),
-            approved=store.approved_changes(sync_name),
-        )
+    with connected(config, sync) as (store, target):
+        state = remembered(store, sync_name, with_approvals=True)
         health = source_health(store, sync_name, sources)
         plan = make_plan(canonical, target.read_state(), sync, state, health, today)
         summary = summarize(plan, canonical.rejects)
@@ -98,9 +116,6 @@ def plan_sync(
         inputs = {name: fingerprint(table) for name, table in sources.items()}
         store.save_plan(plan_id, sync_name, plan, inputs, summary, plan_file)
         return PlannedSync(plan_id, plan, summary, plan_file)
-    finally:
-        store.dispose()
-        getattr(target, "dispose", lambda: None)()
 
 
 def write_plan_csv(plan: pd.DataFrame, path: Path) -> str:
@@ -117,9 +132,7 @@ def write_plan_csv(plan: pd.DataFrame, path: Path) -> str:
 def apply_sync(config: Config, sync_name: str, plan_id: str, sources: dict[str, SourceTable]) -> ApplyResult:
     """Apply a saved plan, then remember what a later plan needs: links, owned groups, good source sizes."""
     sync = config.syncs[sync_name]
-    store = StateStore(config.resolve_url(config.state.url))
-    target = make_target(sync.target, config)
-    try:
+    with connected(config, sync) as (store, target):
         changes = store.plan_changes(plan_id)
         applier = Applier(target, store.record, plan_id, store.applied_seqs(plan_id))
         result = applier.run(changes.set_index("seq", drop=False))
@@ -136,9 +149,6 @@ def apply_sync(config: Config, sync_name: str, plan_id: str, sources: dict[str, 
             if healthy and not held:
                 store.record_source_size(sync_name, name, table.rows)
         return result
-    finally:
-        store.dispose()
-        getattr(target, "dispose", lambda: None)()
 
 
 def remember(
@@ -162,18 +172,9 @@ def remaining_changes(
 ) -> pd.DataFrame:
     """Re-plan against the LMS as it is now: after a good apply, nothing applicable is left."""
     sync = config.syncs[sync_name]
-    store = StateStore(config.resolve_url(config.state.url))
-    target = make_target(sync.target, config)
-    try:
-        state = SyncState(
-            user_links=store.links(sync_name, "users"),
-            department_links=store.links(sync_name, "departments"),
-            owned_groups=store.owned_groups(sync_name),
-        )
+    with connected(config, sync) as (store, target):
+        state = remembered(store, sync_name, with_approvals=False)
         plan = make_plan(
             canonical, target.read_state(), sync, state, source_health(store, sync_name, sources)
         )
         return applicable(plan)
-    finally:
-        store.dispose()
-        getattr(target, "dispose", lambda: None)()

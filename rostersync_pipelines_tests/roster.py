@@ -160,26 +160,21 @@ class Roster:
     def lms(self) -> EmbeddedLms:
         return EmbeddedLms(self.lms_url)
 
-    def users(self) -> pd.DataFrame:
+    def state(self):
         lms = self.lms()
         try:
-            return lms.read_state().users.set_index("login", drop=False)
+            return lms.read_state()
         finally:
             lms.dispose()
+
+    def users(self) -> pd.DataFrame:
+        return self.state().users.set_index("login", drop=False)
 
     def departments(self) -> pd.DataFrame:
-        lms = self.lms()
-        try:
-            return lms.read_state().departments.set_index("code", drop=False)
-        finally:
-            lms.dispose()
+        return self.state().departments.set_index("code", drop=False)
 
     def members(self, group: str) -> set[str]:
-        lms = self.lms()
-        try:
-            state = lms.read_state()
-        finally:
-            lms.dispose()
+        state = self.state()
         group_ids = state.groups.loc[state.groups["name"] == group, "id"]
         user_ids = state.group_members.loc[state.group_members["group_id"].isin(group_ids), "user_id"]
         return set(state.users.loc[state.users["id"].isin(user_ids), "login"])
