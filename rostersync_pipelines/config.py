@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rostersync_pipelines.config_errors import explain, substitute_environment
+from rostersync_pipelines.config_rules import Rule
+from rostersync_pipelines.config_sources import FileSource, Source, Strict
+from rostersync_pipelines.config_targets import Target
 from rostersync_pipelines.errors import ConfigError
 from rostersync_pipelines.schedule_times import runs_per_day
 
@@ -36,18 +39,6 @@ USER_FIELDS = (
 DEPARTMENT_FIELDS = ("department_unique_key", "code", "name", "parent")
 
 Columns = str | list[str]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FileSource(Strict):
-    kind: Literal["file"]
-    path: str
-    sheet: str | None = None
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)
 
 
 class UserFields(Strict):
@@ -83,25 +74,6 @@ class Fields(Strict):
     departments: DepartmentFields | None = None
 
 
-class SkipCondition(Strict):
-    field: str
-    contains: str | None = None
-    equals: str | None = None
-    one_of: list[str] | None = Field(default=None, alias="in")
-    empty: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_test(self) -> SkipCondition:
-        tests = [self.contains, self.equals, self.one_of, self.empty]
-        if sum(test is not None for test in tests) != 1:
-            raise ValueError("give exactly one of contains, equals, in, empty")
-        return self
-
-
-class Rule(Strict):
-    skip: SkipCondition
-
-
 MatchKey = str | list[str]
 
 
@@ -135,6 +107,8 @@ class Policies(Strict):
     empty_departments: Literal["delete", "keep"] = "delete"
     stale_group_memberships: Literal["remove", "keep"] = "remove"
     users_without_department: Literal["skip", "import"] = "skip"
+    unknown_departments: Literal["reject", "create"] = "reject"  # a sync without a departments source
+    missing_users_scope: Literal["all", "linked"] = "all"  # linked: only accounts this sync linked
     protected_logins: list[str] = ["admin"]
     custom_field_defaults: dict[str, str] = {}
 
@@ -157,9 +131,34 @@ class Safety(Strict):
         return int(active_users * float(self.max_deactivations.strip().rstrip("%")) / 100)
 
 
-class EmbeddedTarget(Strict):
-    kind: Literal["embedded"]
-    url: str = "sqlite:///.rostersync/lms.db"
+class StatusValues(Strict):
+    """How a source writes a person's status; compared case-insensitively after trimming."""
+
+    active: list[str] = [
+        "active",
+        "enabled",
+        "true",
+        "1",
+        "yes",
+        "y",
+        "employed",
+        "current",
+        "on leave",
+        "leave",
+    ]
+    inactive: list[str] = [
+        "inactive",
+        "terminated",
+        "disabled",
+        "false",
+        "0",
+        "no",
+        "n",
+        "leaver",
+        "left",
+        "suspended",
+        "deleted",
+    ]
 
 
 class Learning(Strict):
@@ -167,19 +166,20 @@ class Learning(Strict):
 
 
 class Sync(Strict):
-    sources: dict[str, Annotated[FileSource, Field(discriminator="kind")]]
+    sources: dict[str, Source]
     fields: Fields
     rules: list[Rule] = []
     matching: Matching = Matching()
     policies: Policies = Policies()
     safety: Safety = Safety()
-    target: EmbeddedTarget
+    target: Target
     schedule: list[str] = []
     learning: Learning = Learning()
+    status_values: StatusValues = StatusValues()
 
     @field_validator("sources")
     @classmethod
-    def _known_sources(cls, sources: dict[str, FileSource]) -> dict[str, FileSource]:
+    def _known_sources(cls, sources: dict[str, Source]) -> dict[str, Source]:
         unknown = set(sources) - {"users", "departments"}
         if unknown:
             raise ValueError(f"unknown source '{sorted(unknown)[0]}'; name sources users and departments")
@@ -271,6 +271,8 @@ def check_source_files(config: Config) -> None:
     """
     for sync_name, sync in config.syncs.items():
         for source_name, source in sync.sources.items():
+            if not isinstance(source, FileSource):
+                continue
             resolved = config.resolve_path(source.path)
             if not re.match(r"^[a-z]+://", resolved) and not Path(resolved).is_file():
                 raise ConfigError(

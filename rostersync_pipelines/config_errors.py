@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rostersync_pipelines.config_sources import SOURCE_KINDS
+from rostersync_pipelines.config_targets import TARGET_KINDS
 from rostersync_pipelines.errors import ConfigError
-
-SOURCE_KINDS = ("file",)
-PLANNED_SOURCE_KINDS = ("google_sheets", "salesforce", "entra_id")
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -48,12 +47,12 @@ def explain(error: dict) -> str:
         return f"{_dotted(location)}: unknown key; remove it or check its spelling"
     if kind == "missing":
         return f"{_dotted(location)}: required key is missing; add it"
-    if kind == "union_tag_invalid":
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        what, kinds = ("target", TARGET_KINDS) if "target" in location else ("source", SOURCE_KINDS)
+        if kind == "union_tag_not_found":
+            return f"{_dotted(location)}: add a kind: one of {', '.join(kinds)}"
         tag = error.get("input", {}).get("kind") if isinstance(error.get("input"), dict) else None
-        planned = f" ('{tag}' is not available in this version)" if tag in PLANNED_SOURCE_KINDS else ""
-        return f"{_dotted(location)}.kind: unknown source kind '{tag}'{planned}; use one of: {', '.join(SOURCE_KINDS)}"
-    if kind == "union_tag_not_found":
-        return f"{_dotted(location)}: add a kind: one of {', '.join(SOURCE_KINDS)}"
+        return f"{_dotted(location)}.kind: unknown {what} kind '{tag}'; use one of: {', '.join(kinds)}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{_dotted(location)}: '{error.get('input')}' is not allowed; use one of: {expected}"
@@ -71,7 +70,7 @@ def explain(error: dict) -> str:
     return f"{_dotted(location)}: {message}"
 
 
-_UNION_MEMBERS = {"str", "int", "list[str]", "file", "embedded"}
+_UNION_MEMBERS = {"str", "int", "list[str]", *SOURCE_KINDS, *TARGET_KINDS}
 
 
 def _trim_union(location: tuple) -> tuple:

@@ -19,3 +19,7 @@ class SourceError(RosterSyncError):
 
 class TargetError(RosterSyncError):
     """The LMS refused an operation (unique login/email, a department that still has users, ...)."""
+
+
+class TransientTargetError(TargetError):
+    """The LMS did not answer usefully after every retry (throttled, down, timed out): try again later."""

@@ -59,9 +59,23 @@ def remembered(store: StateStore, sync_name: str, with_approvals: bool) -> SyncS
 
 
 def read_sources(
-    config: Config, sync: Sync, session: requests.Session | None = None
+    config: Config, sync_name: str, session: requests.Session | None = None
 ) -> dict[str, SourceTable]:
-    return {name: read_source(name, sync, config, session) for name in sync.sources}
+    return {
+        name: read_one_source(config, sync_name, name, session) for name in config.syncs[sync_name].sources
+    }
+
+
+def read_one_source(
+    config: Config, sync_name: str, source_name: str, session: requests.Session | None = None
+) -> SourceTable:
+    """One source, with the cursors it keeps in the state database (a Graph delta link, an ETag)."""
+    store = StateStore(config.resolve_url(config.state.url))
+    try:
+        cursors = store.cursors(sync_name, source_name)
+        return read_source(source_name, config.syncs[sync_name], config, session, cursors, sync_name)
+    finally:
+        store.dispose()
 
 
 def canonicalize(sources: dict[str, SourceTable], sync: Sync) -> Canonical:

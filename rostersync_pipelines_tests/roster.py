@@ -138,7 +138,7 @@ class Roster:
 
     def plan(self, today: dt.date = TODAY) -> Outcome:
         config = self.config
-        sources = steps.read_sources(config, config.syncs["people"])
+        sources = steps.read_sources(config, "people")
         canonical = steps.canonicalize(sources, config.syncs["people"])
         planned = steps.plan_sync(config, "people", sources, canonical, today=today)
         self._last = (sources, canonical)

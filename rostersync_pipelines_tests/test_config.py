@@ -29,6 +29,8 @@ DESIGN_POLICIES = {
     "empty_departments": "delete",
     "stale_group_memberships": "remove",
     "users_without_department": "skip",
+    "unknown_departments": "reject",
+    "missing_users_scope": "all",
     "protected_logins": ["admin"],
 }
 
@@ -185,10 +187,15 @@ REFUSALS = {
         "syncs.employees.sources.users.kind",
         ["unknown source kind 'ftp'", "use one of: file"],
     ),
-    "planned source kind": (
+    "salesforce source without its instance": (
         sync_with(sources={"users": {"kind": "salesforce"}}),
-        "syncs.employees.sources.users.kind",
-        ["'salesforce'", "not available in this version", "use one of: file"],
+        "syncs.employees.sources.users.instance_url",
+        ["required key is missing"],
+    ),
+    "unknown target kind": (
+        sync_with(target={"kind": "moodle"}),
+        "syncs.employees.target.kind",
+        ["unknown target kind 'moodle'", "embedded, talentlms, ispring, scim"],
     ),
     "source without kind": (
         sync_with(sources={"users": {"path": "u.csv"}}),
@@ -251,7 +258,7 @@ REFUSALS = {
     "skip rule without test": (
         sync_with(rules=[{"skip": {"field": "Company"}}]),
         "syncs.employees.rules.0.skip",
-        ["contains, equals, in, empty"],
+        ["exactly one of equals, not_equals, contains"],
     ),
     "target missing": (
         {key: value for key, value in MINIMAL_SYNC.items() if key != "target"},

@@ -59,7 +59,7 @@ class Folder:
 
     def sync(self) -> Outcome:
         config = load_config(self.config_file)
-        sources = steps.read_sources(config, config.syncs[SYNC])
+        sources = steps.read_sources(config, SYNC)
         assert not any(table.error for table in sources.values()), {n: t.error for n, t in sources.items()}
         canonical = steps.canonicalize(sources, config.syncs[SYNC])
         planned = steps.plan_sync(config, SYNC, sources, canonical)

@@ -12,7 +12,7 @@ from rostersync_pipelines.config import Sync
 from rostersync_pipelines.defs.previews import markdown_table, table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.reconcile.rows import DESTRUCTIVE
-from rostersync_pipelines.sources import SourceTable, read_source
+from rostersync_pipelines.sources import SourceTable
 from rostersync_pipelines.transform.normalize import Canonical
 
 CANONICAL = ("users", "departments", "groups", "rejects")
@@ -31,7 +31,7 @@ def source_asset(sync_name: str, source_name: str) -> dg.AssetsDefinition:
     )
     def _source(rostersync: RosterSyncConfig):
         config = rostersync.load()
-        table = read_source(source_name, config.syncs[sync_name], config)
+        table = steps.read_one_source(config, sync_name, source_name)
         metadata = table_metadata(table.frame) | ({"error": table.error} if table.error else {})
         check = dg.AssetCheckResult(
             passed=table.error is None,

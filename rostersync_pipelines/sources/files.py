@@ -24,6 +24,7 @@ import pandas as pd
 import requests
 from openpyxl.utils.exceptions import InvalidFileException
 
+from rostersync_pipelines import http
 from rostersync_pipelines.errors import SourceError
 
 ROW_COLUMN = "__row__"
@@ -42,6 +43,18 @@ _KIND_BY_CONTENT_TYPE = {
 }
 
 
+def read(spec, context) -> pd.DataFrame:
+    """The source-kind entry point (sources/__init__.py): a `kind: file` source as its config says."""
+    return read_file(
+        context.config.resolve_path(spec.path),
+        sheet=spec.sheet,
+        username=spec.username,
+        password=spec.password,
+        session=context.session,
+        deadline=context.deadline,
+    )
+
+
 def read_file(
     path: str,
     *,
@@ -50,11 +63,12 @@ def read_file(
     password: str | None = None,
     session: requests.Session | None = None,
     base_dir: Path | None = None,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """Read one roster file into str/None columns plus the spreadsheet row number in `__row__`."""
     shown = _display(path)
     if urlsplit(path).scheme.lower() in ("http", "https"):
-        data, content_type = _download(path, shown, username, password, session)
+        data, content_type = _download(path, shown, username, password, session, deadline)
         suffix = PurePosixPath(urlsplit(path).path).suffix
     else:
         data, content_type, suffix = _read_local(path, shown, base_dir), None, Path(path).suffix
@@ -82,20 +96,52 @@ def _display(path: str) -> str:
 
 
 def _download(
-    url: str, shown: str, username: str | None, password: str | None, session: requests.Session | None
+    url: str,
+    shown: str,
+    username: str | None,
+    password: str | None,
+    session: requests.Session | None,
+    deadline: float | None,
 ) -> tuple[bytes, str | None]:
     auth = (username or "", password or "") if username is not None or password is not None else None
-    with contextlib.nullcontext(session) if session is not None else requests.Session() as http:
+    with contextlib.nullcontext(session) if session is not None else http.new_session() as client:
         try:
-            response = http.get(url, auth=auth, timeout=TIMEOUT_SECONDS)
+            response = http.request(
+                client, "GET", url, auth=auth, timeout=TIMEOUT_SECONDS, stream=True, deadline=deadline
+            )
+            if not 200 <= response.status_code < 300:
+                response.close()
+                hint = " (check the username and password)" if response.status_code in (401, 403) else ""
+                reason = f"{response.status_code} {response.reason or ''}".strip()
+                raise SourceError(f"cannot download {shown}: HTTP {reason}{hint}")
+            data = http.read_body(response, deadline)
+        except http.DeadlineExceeded:
+            raise SourceError(
+                f"cannot download {shown}: not finished within the source's timeout; the server is too slow "
+                "(raise `timeout:` on this source if the file is really that large)"
+            ) from None
         except requests.RequestException as error:
             # The exception text can repeat the full URL (query tokens included), so only its kind is shown.
             raise SourceError(f"cannot download {shown}: {type(error).__name__}") from error
-    if not 200 <= response.status_code < 300:
-        hint = " (check the username and password)" if response.status_code in (401, 403) else ""
-        reason = f"{response.status_code} {response.reason or ''}".strip()
-        raise SourceError(f"cannot download {shown}: HTTP {reason}{hint}")
-    return response.content, response.headers.get("Content-Type")
+    content_type = response.headers.get("Content-Type")
+    if _is_web_page(data, content_type):
+        kind = "XLSX" if PurePosixPath(urlsplit(url).path).suffix.lower() in (".xlsx", ".xlsm") else "CSV"
+        redirected = f" (redirected to {_display(response.url)})" if response.history else ""
+        raise SourceError(
+            f"cannot read {shown}: the server sent a web page, not a {kind} file (a login page?){redirected}; "
+            "check the URL and the credentials"
+        )
+    return data, content_type
+
+
+def _is_web_page(data: bytes, content_type: str | None) -> bool:
+    """A login or error page served with 200 must never be parsed as a one-column roster."""
+    if content_type and content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        return True
+    head = data[:512].lstrip(codecs.BOM_UTF8).lstrip().lower()
+    return (
+        head.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) and b"<html" in data[:4096].lower()
+    )
 
 
 def _read_local(path: str, shown: str, base_dir: Path | None) -> bytes:

@@ -78,5 +78,18 @@ class Target(Protocol):
     def apply(self, operation: Operation) -> str | None:
         """Apply one change; return the record's LMS id (the new id for a create).
 
-        Raises TargetError when the LMS refuses the change (the engine journals it and goes on).
+        Raises TargetError when the LMS refuses the change (the engine journals it and goes on). Transient
+        failures (429, 5xx, timeouts) are retried inside (rostersync_pipelines.http.request); what still
+        fails after the retries is raised as TransientTargetError so the engine can count and quarantine it.
         """
+
+    def find(self, operation: Operation) -> str | None:
+        """The LMS id of the record a create would have made, if it exists already, else None.
+
+        The engine asks this before re-sending a create that was journaled as started but never confirmed
+        (a run killed between the call and its journal entry): the record is adopted, never duplicated.
+        Users are found by login (then email), departments by code, groups by name.
+        """
+
+    def dispose(self) -> None:
+        """Close connections and sessions."""

@@ -271,3 +271,7 @@ class EmbeddedLms:
         if count:
             query = sa.select(name).where(where).order_by(table.c.id).limit(NAMES_SHOWN)
             raise TargetError(f"{prefix} {_listing(count, noun, list(connection.execute(query).scalars()))}")
+
+
+def make(spec, config) -> EmbeddedLms:
+    return EmbeddedLms(config.resolve_url(spec.url))

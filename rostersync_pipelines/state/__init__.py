@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from rostersync_pipelines.state_tables import (
+from rostersync_pipelines.state.cursors import SourceCursors
+from rostersync_pipelines.state.tables import (
     approvals,
     journal,
     links,
@@ -51,6 +52,9 @@ class StateStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def cursors(self, sync: str, source: str) -> SourceCursors:
+        return SourceCursors(self.engine, sync, source)
 
     # plans ---------------------------------------------------------------------------------------------
     def save_plan(

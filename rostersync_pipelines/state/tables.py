@@ -81,3 +81,12 @@ approvals = sa.Table(
     sa.Column("approved_at", sa.DateTime, nullable=False),
     sa.Column("used_by_plan", sa.String(80)),
 )
+source_cursors = sa.Table(
+    "source_cursors",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),  # what the value is: delta_link, etag, snapshot…
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
