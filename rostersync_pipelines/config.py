@@ -176,6 +176,20 @@ class Sync(Strict):
     schedule: list[str] = []
     learning: Learning = Learning()
     status_values: StatusValues = StatusValues()
+    watch: str | None = None  # a changes sensor every this long: "40m", "90s", "2h" (DESIGN §1.5)
+    apply: Literal["auto", "approved_only"] = "auto"  # approved_only: nothing destructive without approve
+    owners: list[str] = []  # shown on every asset of the sync in the UI
+
+    @field_validator("watch")
+    @classmethod
+    def _duration(cls, watch: str | None) -> str | None:
+        if watch is not None and duration_seconds(watch) is None:
+            raise ValueError(f"'{watch}' is not a duration; write 30s, 40m or 2h")
+        return watch
+
+    @property
+    def watch_seconds(self) -> int | None:
+        return None if self.watch is None else duration_seconds(self.watch)
 
     @field_validator("sources")
     @classmethod
@@ -201,6 +215,19 @@ class Sync(Strict):
         return self
 
 
+def duration_seconds(text: str) -> int | None:
+    """'40m' -> 2400; None when the text is not a positive duration a person would write."""
+    match = re.fullmatch(r"\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*", str(text).lower())
+    if not match or int(match.group(1)) == 0:
+        return None
+    unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}[match.group(2) or "s"]
+    return int(match.group(1)) * unit
+
+
+class Alerts(Strict):
+    webhook: str | None = Field(default=None, repr=False)  # a Slack-compatible webhook; a secret (${ENV})
+
+
 class State(Strict):
     url: str = "sqlite:///.rostersync/state.db"
     plans_dir: str = ".rostersync/plans"  # where each plan is written in full as CSV
@@ -209,6 +236,7 @@ class State(Strict):
 class Config(Strict):
     state: State = State()
     syncs: dict[str, Sync]
+    alerts: Alerts = Alerts()
     base_dir: Path = Field(default=Path("."), exclude=True)
     file: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
