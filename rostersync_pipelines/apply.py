@@ -1,8 +1,12 @@
-"""One apply engine for every LMS: ordering, references to new records, retries, rate limit, journal.
+"""One apply engine for every LMS: ordering, references to new records, pacing, retries, write-ahead journal.
 
 Order matters to a real LMS: a department must exist before a user joins it, and a department can only be
 deleted once it is empty, so departments are created parents first and deleted children first, around
-every user change. A refused change is journaled and the rest goes on: one bad record never blocks a sync.
+every user change. Inside a phase, changes of the same `order` (a manager's depth, a rename's place in a
+chain) are independent and go out `concurrency` at a time under one rate limit. Every change is journaled
+as started before its call and as done after it (state/journal.py), so a killed run is settled, not
+repeated. A refused change is journaled and the rest goes on; when refusals pass `STOP_SHARE` of what was
+tried (Entra's rule) the run stops, since something is wrong with the LMS or the plan, not with one record.
 """
 
 from __future__ import annotations
@@ -10,14 +14,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
 
-from rostersync_pipelines.errors import TargetError
+from rostersync_pipelines.apply_pacing import TokenBucket
+from rostersync_pipelines.config_targets import RateLimit
+from rostersync_pipelines.errors import TargetError, TransientTargetError
+from rostersync_pipelines.http import backoff
 from rostersync_pipelines.reconcile.references import NEW, is_pending
-from rostersync_pipelines.state import dumps, now
+from rostersync_pipelines.state import dumps
+from rostersync_pipelines.state.journal import Journal
 from rostersync_pipelines.targets.base import Operation, Target
 
 # (entity, actions) in the order they reach the LMS
@@ -32,7 +41,9 @@ PHASES = [
     ("departments", ("delete",)),
 ]
 USER_REFERENCES = ("manager_id", "functional_manager_id")
-TRANSIENT = (requests.ConnectionError, requests.Timeout)
+TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientTargetError)
+STOP_SHARE, STOP_MINIMUM = 0.4, 10
+BATCH = 64
 
 
 @dataclass
@@ -41,6 +52,20 @@ class ApplyResult:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, key, message)
     created: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, key) -> new LMS id
     skipped: int = 0  # already applied by an earlier, interrupted run of the same plan
+    retried: int = 0  # calls sent again after a transient failure
+    adopted: int = 0  # creates an interrupted run had sent: found in the LMS, not sent again
+    stopped: str | None = None  # why the run stopped early
+    outcomes: list[dict] = field(default_factory=list)  # every finished change, for quarantine
+
+
+@dataclass
+class Task:
+    seq: int
+    part: int  # 0 the change itself, 1 its manager follow-up
+    row: dict
+    values: dict
+    action: str
+    recheck: bool = False  # a create that may have reached the LMS already: look it up first
 
 
 def applicable(changes: pd.DataFrame) -> pd.DataFrame:
@@ -57,58 +82,162 @@ class Applier:
     def __init__(
         self,
         target: Target,
-        record: Callable[[list[dict]], None],
+        journal: Journal,
         plan_id: str,
-        already_applied: set[int] = frozenset(),
-        calls_per_second: float | None = None,
+        sync: str = "",
+        *,
+        rate_limit: RateLimit | None = None,
+        concurrency: int = 1,
         retries: int = 3,
-        journal_batch: int = 500,
+        on_batch: Callable[[int, int], None] | None = None,
+        sleep=time.sleep,
     ):
-        self.target, self.record, self.plan_id = target, record, plan_id
-        self.already_applied = already_applied
-        self.min_interval = 1 / calls_per_second if calls_per_second else 0
-        self.retries, self.journal_batch = retries, journal_batch
+        self.target, self.journal, self.plan_id, self.sync = target, journal, plan_id, sync
+        self.bucket = TokenBucket(rate_limit, sleep=sleep)
+        self.concurrency, self.retries, self.sleep = concurrency, retries, sleep
+        self.on_batch = on_batch or (lambda done, total: None)
         self.result = ApplyResult()
-        self.pending_journal: list[dict] = []
-        self.last_call = 0.0
+        self.done = journal.done(plan_id)
+        self.unconfirmed = {(int(r.seq), int(r.part)) for r in journal.unconfirmed(plan_id).itertuples()}
+        self.attempted = self.finished = self.total = 0
 
     def run(self, changes: pd.DataFrame) -> ApplyResult:
         rows = applicable(changes)
-        deferred: list[tuple[int, dict, dict]] = []
-        for entity, actions in PHASES:
-            phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)].sort_values(
-                "order", kind="stable"
-            )
-            for seq, row in zip(phase.index, phase.to_dict("records"), strict=True):
-                if int(row.get("seq", seq)) in self.already_applied:
-                    self.result.skipped += 1
-                    continue
-                values = dict(row["values"] or {})
-                if entity == "users":
-                    # a manager this plan creates later: set in a follow-up call once it exists
-                    later = {
-                        name: values.pop(name)
-                        for name in USER_REFERENCES
-                        if self._unresolved(values.get(name))
-                    }
-                    if later:
-                        deferred.append((int(row.get("seq", seq)), row, later))
-                    if later and not values and row["action"] != "create":
-                        continue
-                self._send(int(row.get("seq", seq)), row, values)
-        for seq, row, later in deferred:
-            lms_id = row["lms_id"] or self.result.created.get(("users", row["key"]))
-            if lms_id:
-                follow_up = {
-                    "entity": "users",
-                    "action": "update",
-                    "key": row["key"],
-                    "lms_id": lms_id,
-                    "changes": None,
-                }
-                self._send(seq, follow_up, later, journal_action="update")
-        self._flush()
+        self.total = len(rows)
+        deferred: list[Task] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for entity, actions in PHASES:
+                phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)]
+                for _, wave in phase.groupby("order", sort=True):
+                    tasks = [self._task(int(seq), row, deferred) for seq, row in self._records(wave)]
+                    if not self._send_all([task for task in tasks if task], pool):
+                        return self.result
+            follow_ups = [self._follow_up(task) for task in deferred]
+            self._send_all([task for task in follow_ups if task], pool)
         return self.result
+
+    @staticmethod
+    def _records(frame: pd.DataFrame):
+        return zip(frame["seq"] if "seq" in frame else frame.index, frame.to_dict("records"), strict=True)
+
+    def _task(self, seq: int, row: dict, deferred: list[Task]) -> Task | None:
+        values = dict(row["values"] or {})
+        task = Task(seq, 0, row, values, row["action"], recheck=(seq, 0) in self.unconfirmed)
+        if row["entity"] == "users":
+            # a manager this plan creates later: set in a follow-up call once it exists
+            later = {name: values.pop(name) for name in USER_REFERENCES if self._unresolved(values.get(name))}
+            if later:
+                deferred.append(Task(seq, 1, row, later, "update", recheck=(seq, 1) in self.unconfirmed))
+            if later and not values and row["action"] != "create":
+                return None
+        return task
+
+    def _follow_up(self, task: Task) -> Task | None:
+        lms_id = task.row["lms_id"] or self.result.created.get(("users", task.row["key"]))
+        if not lms_id:
+            return None  # the create itself failed: its failure is journaled already
+        task.row = {**task.row, "action": "update", "lms_id": lms_id, "changes": None}
+        return task
+
+    def _send_all(self, tasks: list[Task], pool: ThreadPoolExecutor) -> bool:
+        """Send tasks in journaled batches; False when the failure share says stop."""
+        for start in range(0, len(tasks), BATCH):
+            batch = [task for task in tasks[start : start + BATCH] if not self._already_done(task)]
+            if not batch:
+                continue
+            self.journal.start([self._entry(task) for task in batch])
+            outcomes = list(pool.map(self._execute, batch))
+            links = [link for outcome in outcomes if (link := outcome.pop("link", None))]
+            self.journal.finish(outcomes, self.sync, links)
+            for task, outcome in zip(batch, outcomes, strict=True):
+                self._count(task, outcome)
+            self.on_batch(self.finished, self.total)
+            failed = len(self.result.failed)
+            if self.attempted >= STOP_MINIMUM and failed > STOP_SHARE * self.attempted:
+                self.result.stopped = (
+                    f"stopped after {failed} of {self.attempted} changes were refused (more than "
+                    f"{STOP_SHARE:.0%}): {self.result.failed[-1][2]}"
+                )
+                return False
+        return True
+
+    def _already_done(self, task: Task) -> bool:
+        previous = self.done.get((task.seq, task.part))
+        if previous is None or previous["outcome"] != "applied":
+            return False
+        if task.action == "create" and previous["lms_id"]:
+            self.result.created[(task.row["entity"], task.row["key"])] = previous["lms_id"]
+        self.result.skipped += 1
+        self.finished += 1
+        return True
+
+    def _entry(self, task: Task) -> dict:
+        row = task.row
+        return {
+            "plan_id": self.plan_id,
+            "seq": task.seq,
+            "part": task.part,
+            "entity": row["entity"],
+            "action": task.action,
+            "key": row["key"],
+            "lms_id": row["lms_id"],
+            "before": dumps({name: pair[0] for name, pair in (row.get("changes") or {}).items()} or None),
+            "after": dumps(task.values or None),
+        }
+
+    def _execute(self, task: Task) -> dict:
+        """One change, retried on transient failures; a create that may have landed is looked up first."""
+        outcome = {"plan_id": self.plan_id, "seq": task.seq, "part": task.part}
+        try:
+            operation = self._operation(task)
+        except TargetError as error:
+            return outcome | {"outcome": "failed", "message": str(error), "lms_id": task.row["lms_id"]}
+        for attempt in range(self.retries + 1):
+            try:
+                lms_id = None
+                if task.recheck and operation.action == "create":
+                    lms_id = self.target.find(operation)
+                    outcome["adopted"] = lms_id is not None
+                if lms_id is None:
+                    self.bucket.take()
+                    lms_id = self.target.apply(operation)
+                return outcome | {"outcome": "applied", "lms_id": lms_id, "link": self._link(task, lms_id)}
+            except TRANSIENT as error:
+                if attempt == self.retries:
+                    message = f"the LMS did not answer after {self.retries + 1} tries: {error}"
+                    return outcome | {"outcome": "failed", "message": message, "lms_id": task.row["lms_id"]}
+                outcome["retried"] = outcome.get("retried", 0) + 1
+                task.recheck = True
+                self.sleep(backoff(attempt))
+            except TargetError as error:
+                return outcome | {"outcome": "failed", "message": str(error), "lms_id": task.row["lms_id"]}
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _link(task: Task, lms_id: str | None) -> dict | None:
+        row = task.row
+        if task.action != "create" or not lms_id or not row.get("source_id"):
+            return None
+        if row["entity"] not in ("users", "departments"):
+            return None
+        return {"entity": row["entity"], "source_id": row["source_id"], "lms_id": str(lms_id)}
+
+    def _count(self, task: Task, outcome: dict) -> None:
+        entity, key = task.row["entity"], task.row["key"]
+        self.attempted += 1
+        self.finished += 1
+        self.result.retried += outcome.get("retried", 0)
+        self.result.adopted += int(bool(outcome.get("adopted")))
+        item = {"entity": entity, "action": task.action, "key": key, "values": task.values}
+        if outcome["outcome"] == "applied":
+            if task.action == "create":
+                self.result.created[(entity, key)] = outcome["lms_id"]
+            label = "update" if task.part else task.row["action"]
+            self.result.applied[(entity, label)] += 1
+            self.result.outcomes.append(item | {"outcome": "applied"})
+        else:
+            self.result.failed.append((entity, key, outcome["message"]))
+            self.result.outcomes.append(item | {"outcome": "failed", "message": outcome["message"]})
 
     def _unresolved(self, value) -> bool:
         return is_pending(value) and ("users", value[len(NEW) :]) not in self.result.created
@@ -122,63 +251,18 @@ class Applier:
             raise TargetError(f"{entity[:-1]} '{key}' was to be created by this plan but was not")
         return created
 
-    def _operation(self, row: dict, values: dict) -> Operation:
-        entity, action = row["entity"], row["action"]
-        values = dict(values)
+    def _operation(self, task: Task) -> Operation:
+        row, entity = task.row, task.row["entity"]
+        values = dict(task.values)
         for name in ("department_id", "parent_id"):
             if name in values:
                 values[name] = self._resolve("departments", values[name])
         for name in (*USER_REFERENCES, "user_id"):
             if name in values:
                 values[name] = self._resolve("users", values[name])
-        if entity == "groups" and action in ("add_member", "remove_member"):
-            return Operation("group_members", action, self._resolve("groups", row["lms_id"]), values)
-        lms_action = {"move": "update", "deactivate": "update", "reactivate": "update"}.get(action, action)
+        if entity == "groups" and task.action in ("add_member", "remove_member"):
+            return Operation("group_members", task.action, self._resolve("groups", row["lms_id"]), values)
+        lms_action = {"move": "update", "deactivate": "update", "reactivate": "update"}.get(
+            task.action, task.action
+        )
         return Operation(entity, lms_action, row["lms_id"], values)
-
-    def _send(self, seq: int, row: dict, values: dict, journal_action: str | None = None) -> None:
-        entry = {
-            "plan_id": self.plan_id,
-            "seq": seq,
-            "entity": row["entity"],
-            "action": journal_action or row["action"],
-            "key": row["key"],
-            "lms_id": row["lms_id"],
-            "before": dumps({name: pair[0] for name, pair in (row.get("changes") or {}).items()} or None),
-            "after": dumps(values or None),
-        }
-        try:
-            operation = self._operation(row, values)
-            new_id = self._call(operation)
-            if row["action"] == "create":
-                self.result.created[(row["entity"], row["key"])] = new_id
-                entry["lms_id"] = new_id
-            self.result.applied[(row["entity"], journal_action or row["action"])] += 1
-            entry |= {"outcome": "applied", "message": None}
-        except TargetError as error:
-            self.result.failed.append((row["entity"], row["key"], str(error)))
-            entry |= {"outcome": "failed", "message": str(error)}
-        entry["applied_at"] = now()
-        self.pending_journal.append(entry)
-        if len(self.pending_journal) >= self.journal_batch:
-            self._flush()
-
-    def _call(self, operation: Operation) -> str | None:
-        for attempt in range(self.retries + 1):
-            wait = self.last_call + self.min_interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self.last_call = time.monotonic()
-            try:
-                return self.target.apply(operation)
-            except TRANSIENT as error:
-                if attempt == self.retries:
-                    raise TargetError(
-                        f"the LMS did not answer after {self.retries + 1} tries: {error}"
-                    ) from None
-                time.sleep(min(2**attempt, 30) * 0.5)
-        return None
-
-    def _flush(self) -> None:
-        self.record(self.pending_journal)
-        self.pending_journal = []

@@ -22,6 +22,7 @@ QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
     try:
         config = load_config(args.config)
         if args.command == "validate":
@@ -39,19 +40,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rostersync", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help=f"config file (default: ${CONFIG_ENV} or rostersync.yaml)")
+    # --config is taken before or after the command: `rostersync sync --config x.yaml` is what people type
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--config", default=argparse.SUPPRESS, help=f"config file (default: ${CONFIG_ENV} or rostersync.yaml)"
+    )
+    parser = argparse.ArgumentParser(prog="rostersync", description=__doc__.splitlines()[0], parents=[shared])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("validate", help="load and check the config")
+    commands.add_parser("validate", help="load and check the config", parents=[shared])
     for name, text in (
         ("plan", "show what a sync would change; never writes to the LMS"),
         ("sync", "plan and apply"),
     ):
-        command = commands.add_parser(name, help=text)
+        command = commands.add_parser(name, help=text, parents=[shared])
         command.add_argument("--sync", action="append", help="only this sync (repeatable; default: all)")
         command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     approve_command = commands.add_parser(
-        "approve", help="release the held changes of a plan on the next sync"
+        "approve", help="release the held changes of a plan on the next sync", parents=[shared]
     )
     approve_command.add_argument("plan_id")
     return parser

@@ -231,6 +231,8 @@ class Alerts(Strict):
 class State(Strict):
     url: str = "sqlite:///.rostersync/state.db"
     plans_dir: str = ".rostersync/plans"  # where each plan is written in full as CSV
+    # stored copies of sources and plans (Dagster's run storage, plan files) are personal data
+    retention_days: float = Field(default=30, gt=0)
 
 
 class Config(Strict):

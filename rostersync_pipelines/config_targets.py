@@ -28,6 +28,7 @@ class TargetBase(Strict):
 class EmbeddedTarget(TargetBase):
     kind: Literal["embedded"]
     url: str = "sqlite:///.rostersync/lms.db"
+    concurrency: int = Field(default=1, ge=1, le=64)  # one writer: SQLite serialises writes anyway
 
     def default_rate_limit(self) -> RateLimit | None:
         return None  # a local database needs no pacing

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,11 +19,15 @@ import pandas as pd
 import requests
 
 from rostersync_pipelines.apply import Applier, ApplyResult, applicable
+from rostersync_pipelines.apply_recovery import settle_interrupted
 from rostersync_pipelines.config import Config, Sync
+from rostersync_pipelines.errors import RosterSyncError
+from rostersync_pipelines.plan_files import publish, write_plan_csv
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
 from rostersync_pipelines.reconcile.safety import SourceHealth
 from rostersync_pipelines.sources import SourceTable, mapped_columns, read_source
 from rostersync_pipelines.state import StateStore
+from rostersync_pipelines.state.quarantine import inputs_hash
 from rostersync_pipelines.targets import make_target
 from rostersync_pipelines.targets.base import Target
 from rostersync_pipelines.transform.normalize import Canonical, normalize
@@ -110,69 +115,192 @@ def new_plan_id(sync_name: str) -> str:
     return f"{sync_name}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+def holder_token(run_id: str | None) -> str:
+    """Who holds a sync: the Dagster run, or this process when the steps are called directly."""
+    return run_id or f"process-{os.getpid()}"
+
+
 def plan_sync(
     config: Config,
     sync_name: str,
     sources: dict[str, SourceTable],
     canonical: Canonical,
     today: dt.date | None = None,
+    run_id: str | None = None,
+    will_apply: bool = True,
 ) -> PlannedSync:
+    """Plan under the sync's lock. A plan that will not be applied here is a preview: no run may apply it."""
     sync = config.syncs[sync_name]
+    holder = holder_token(run_id)
     with connected(config, sync) as (store, target):
-        state = remembered(store, sync_name, with_approvals=True)
-        health = source_health(store, sync_name, sources)
-        plan = make_plan(canonical, target.read_state(), sync, state, health, today)
-        summary = summarize(plan, canonical.rejects)
-        summary["source_errors"] = {name: table.error for name, table in sources.items() if table.error}
-        plan_id = new_plan_id(sync_name)
-        summary["plan_id"] = plan_id
-        plan_file = write_plan_csv(plan, Path(config.resolve_path(config.state.plans_dir)) / f"{plan_id}.csv")
-        inputs = {name: fingerprint(table) for name, table in sources.items()}
-        store.save_plan(plan_id, sync_name, plan, inputs, summary, plan_file)
+        store.locks.acquire(sync_name, holder, wait_seconds=lock_wait_seconds())
+        try:
+            interrupted = settle_interrupted(store, target, sync_name)
+            state = remembered(store, sync_name, with_approvals=will_apply)
+            health = source_health(store, sync_name, sources)
+            plan = make_plan(canonical, target.read_state(), sync, state, health, today)
+            plan = set_aside_quarantined(store, sync_name, plan)
+            summary = summarize(plan, canonical.rejects)
+            summary["source_errors"] = {name: table.error for name, table in sources.items() if table.error}
+            plan_id = new_plan_id(sync_name)
+            summary["plan_id"] = plan_id
+            plans_dir = Path(config.resolve_path(config.state.plans_dir))
+            partial = write_plan_csv(plan, plans_dir / f"{plan_id}.csv")
+            inputs = {name: fingerprint(table) for name, table in sources.items()}
+            try:
+                supersede(store, sync_name, plan_id, interrupted)
+                store.save_plan(
+                    plan_id,
+                    sync_name,
+                    plan,
+                    inputs,
+                    summary,
+                    str(partial.with_suffix("")),
+                    run_id=run_id,
+                    status="planned" if will_apply else "preview",
+                )
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            plan_file = publish(partial)
+        except BaseException:
+            store.locks.release(sync_name, holder)
+            raise
+        if not will_apply:
+            store.locks.release(sync_name, holder)
         return PlannedSync(plan_id, plan, summary, plan_file)
 
 
-def write_plan_csv(plan: pd.DataFrame, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shown = plan.copy()
-    for column in ("changes", "values"):
-        shown[column] = shown[column].map(
-            lambda value: None if value is None else json.dumps(value, default=str)
-        )
-    shown.to_csv(path, index_label="seq")
-    return str(path)
+def lock_wait_seconds() -> float:
+    """How long a second run of a sync waits for the first before it gives up (ROSTERSYNC_LOCK_WAIT)."""
+    return float(os.environ.get("ROSTERSYNC_LOCK_WAIT", "0"))
 
 
-def apply_sync(config: Config, sync_name: str, plan_id: str, sources: dict[str, SourceTable]) -> ApplyResult:
-    """Apply a saved plan, then remember what a later plan needs: links, owned groups, good source sizes."""
+def supersede(store: StateStore, sync_name: str, plan_id: str, interrupted: list[str]) -> None:
+    """Older plans of the sync that were never applied (or were killed) can no longer be applied."""
+    for old in store.plans_of(sync_name, ("planned", "interrupted")):
+        if old["status"] == "planned" or old["plan_id"] in interrupted:
+            summary = (store.plan(old["plan_id"]) or {}).get("summary") or {}
+            summary["superseded_by"] = plan_id
+            status = "interrupted" if old["status"] == "interrupted" else "superseded"
+            store.set_plan_status(old["plan_id"], status, summary)
+
+
+def set_aside_quarantined(store: StateStore, sync_name: str, plan: pd.DataFrame) -> pd.DataFrame:
+    """Changes the LMS refused again and again, with the same values, wait with the recorded error."""
+    held = store.quarantine.held(sync_name)
+    if held.empty:
+        return plan
+    keys = pd.MultiIndex.from_frame(plan[["entity", "action", "key"]].astype(str))
+    wanted = pd.MultiIndex.from_frame(held[["entity", "action", "key"]].astype(str))
+    suspects = plan.index[keys.isin(wanted)]
+    if not len(suspects):
+        return plan
+    plan = plan.copy()
+    by_key = held.set_index(["entity", "action", "key"])
+    for index in suspects:
+        row = plan.loc[index]
+        record = by_key.loc[(row["entity"], row["action"], str(row["key"]))]
+        if inputs_hash(row["values"]) == record["inputs_hash"]:
+            plan.at[index, "error"] = (
+                f"set aside after {record['failures']} refusals by the LMS: {record['message']} "
+                "(it is tried again when the source changes)"
+            )
+    return plan
+
+
+def apply_sync(
+    config: Config,
+    sync_name: str,
+    plan_id: str,
+    sources: dict[str, SourceTable],
+    run_id: str | None = None,
+    plan: pd.DataFrame | None = None,
+    on_batch=None,
+) -> ApplyResult:
+    """Apply a saved plan (only the run that made it, or a resume of a killed one), then remember what a
+    later plan needs: links of every matched record, owned groups, good source sizes."""
     sync = config.syncs[sync_name]
+    holder = holder_token(run_id)
     with connected(config, sync) as (store, target):
-        changes = store.plan_changes(plan_id)
-        applier = Applier(target, store.record, plan_id, store.applied_seqs(plan_id))
-        result = applier.run(changes.set_index("seq", drop=False))
-        remember(store, sync_name, plan_id, changes, result)
-        summary = (store.plan(plan_id) or {}).get("summary") or {}
-        summary["applied"] = {
-            f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())
-        }
-        summary["failed"] = [f"{entity} {key}: {message}" for entity, key, message in result.failed]
-        store.set_plan_status(plan_id, "applied_with_failures" if result.failed else "applied", summary)
-        for name, table in sources.items():
-            healthy = table.error is None and table.rows > 0
+        store.locks.acquire(sync_name, holder, wait_seconds=lock_wait_seconds())
+        try:
+            check_applicable(store, plan_id, run_id)
+            store.set_plan_status(plan_id, "applying")
+            changes = store.plan_changes(plan_id)
+            heartbeat = _heartbeat(store, sync_name, holder, on_batch)
+            applier = Applier(
+                target,
+                store.journal,
+                plan_id,
+                sync_name,
+                rate_limit=sync.target.effective_rate_limit(),
+                concurrency=sync.target.concurrency,
+                on_batch=heartbeat,
+            )
+            result = applier.run(changes.set_index("seq", drop=False))
+            store.quarantine.record(sync_name, result.outcomes)
+            remember(store, sync_name, plan_id, changes if plan is None else plan, result)
+            summary = (store.plan(plan_id) or {}).get("summary") or {}
+            summary["applied"] = {
+                f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())
+            }
+            summary["failed"] = [f"{entity} {key}: {message}" for entity, key, message in result.failed]
+            summary["retried"], summary["adopted"] = result.retried, result.adopted
+            summary["stopped"] = result.stopped
+            status = "stopped" if result.stopped else "applied_with_failures" if result.failed else "applied"
+            store.set_plan_status(plan_id, status, summary)
             held = bool(changes["held"].any()) if len(changes) else False
-            if healthy and not held:
-                store.record_source_size(sync_name, name, table.rows)
-        return result
+            for name, table in sources.items():
+                healthy = table.error is None and table.rows > 0
+                if healthy and not held and not result.stopped:
+                    store.record_source_size(sync_name, name, table.rows)
+            return result
+        finally:
+            store.locks.release(sync_name, holder)
+
+
+def check_applicable(store: StateStore, plan_id: str, run_id: str | None) -> None:
+    """A run applies the plan it computed; a preview or a superseded plan is never applied."""
+    saved = store.plan(plan_id)
+    if saved is None:
+        raise RosterSyncError(f"no plan with id '{plan_id}' in the state database")
+    status = saved["status"]
+    if status == "preview":
+        raise RosterSyncError(f"plan {plan_id} is a preview (made by a plan-only run) and is never applied")
+    if status in ("superseded", "interrupted"):
+        newer = (saved.get("summary") or {}).get("superseded_by")
+        raise RosterSyncError(
+            f"plan {plan_id} is {status}" + (f" by plan {newer}" if newer else "") + "; run the sync again"
+        )
+    if status != "planned" and status != "applying" and saved.get("run_id") != run_id:
+        raise RosterSyncError(f"plan {plan_id} was already {status}; run the sync again for a new plan")
+
+
+def _heartbeat(store: StateStore, sync_name: str, holder: str, on_batch):
+    last = [time.monotonic()]
+
+    def beat(done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 30:
+            store.locks.heartbeat(sync_name, holder)
+            last[0] = time.monotonic()
+        if on_batch is not None:
+            on_batch(done, total)
+
+    return beat
 
 
 def remember(
-    store: StateStore, sync_name: str, plan_id: str, changes: pd.DataFrame, result: ApplyResult
+    store: StateStore, sync_name: str, plan_id: str, plan: pd.DataFrame, result: ApplyResult
 ) -> None:
+    """Links for every record matched or linked (unchanged ones too) and every create that landed: a sync
+    against an existing LMS, or with a fresh state database, links everyone it recognised."""
     for entity in ("users", "departments"):
-        rows = changes[(changes["entity"] == entity) & changes["source_id"].notna()]
+        rows = plan[(plan["entity"] == entity) & plan["source_id"].notna()]
         created = rows["key"].map(lambda key, entity=entity: result.created.get((entity, key)))
         lms_ids = rows["lms_id"].where(rows["action"] != "create", created)
         ok = rows["situation"].isin(["linked", "matched", "unmatched"]) & lms_ids.notna()
+        ok &= ~lms_ids.astype(str).str.startswith("new:")
         store.write_links(
             sync_name, entity, pd.Series(lms_ids[ok].to_numpy(), index=rows.loc[ok, "source_id"].to_numpy())
         )
@@ -191,4 +319,4 @@ def remaining_changes(
         plan = make_plan(
             canonical, target.read_state(), sync, state, source_health(store, sync_name, sources)
         )
-        return applicable(plan)
+        return applicable(set_aside_quarantined(store, sync_name, plan))

@@ -146,7 +146,7 @@ class Roster:
 
     def sync(self, today: dt.date = TODAY) -> Outcome:
         outcome = self.plan(today)
-        result = steps.apply_sync(self.config, "people", outcome.plan_id, self._last[0])
+        result = steps.apply_sync(self.config, "people", outcome.plan_id, self._last[0], plan=outcome.plan)
         outcome.applied = {f"{entity} {action}": n for (entity, action), n in result.applied.items()}
         outcome.failed = result.failed
         return outcome

@@ -46,7 +46,18 @@ PAST_LEAVERS = {"olee", "cellis", "jfoster", "nfoster", "jyilmaz", "cvargas"}
 FUTURE_LEAVERS = {"ssousa", "hnakamura", "zkim"}
 PERSONAL_EMAIL_ONLY = {"apereira", "csousa", "ndubois", "ibaker2"}
 
-STATE_TABLES = {"plans", "plan_changes", "journal", "links", "owned_groups", "source_sizes", "approvals"}
+STATE_TABLES = {
+    "plans",
+    "plan_changes",
+    "journal",
+    "links",
+    "owned_groups",
+    "source_sizes",
+    "approvals",
+    "source_cursors",
+    "sync_locks",
+    "quarantine",
+}
 LMS_TABLES = {
     "departments",
     "users",
@@ -384,7 +395,7 @@ def test_dagster_asset_materialize_then_plan_writes_nothing(tmp_path):
     plan = json.loads(ok(workspace.rostersync("plan", "--json")).stdout)
     assert plan["users"] == {"create": 1}
     assert plan["groups"] == {"add_member": 1}
-    assert plan["status"] == "planned"
+    assert plan["status"] == "preview", "a plan-only run makes a preview, which no run may apply"
     assert lms_tables(workspace.lms_url) == before, "`rostersync plan` must never write to the LMS"
     assert "newperson" not in set(workspace.users()["login"])
 

@@ -413,9 +413,9 @@ def test_url_not_found(hr_server) -> None:
         read_file(f"{HOST}/exports/gone.csv", username=USER, password=PASSWORD, session=session)
 
 
-def test_url_of_unknown_type(hr_server) -> None:
+def test_url_that_answers_a_web_page(hr_server) -> None:
     session, _ = hr_server
-    with pytest.raises(SourceError, match="unknown file type 'text/html'"):
+    with pytest.raises(SourceError, match=r"the server sent a web page, not a CSV file \(a login page\?\)"):
         read_file(f"{HOST}/exports/page", username=USER, password=PASSWORD, session=session)
 
 

@@ -7,7 +7,7 @@ Assets are thin: they call `rostersync_pipelines.steps` and describe the result 
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from rostersync_pipelines import steps
+from rostersync_pipelines import progress, retention, steps
 from rostersync_pipelines.config import Sync
 from rostersync_pipelines.defs.previews import markdown_table, table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
@@ -107,11 +107,16 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         ],
         kinds={"pandas"},
     )
-    def _plan(rostersync: RosterSyncConfig, **inputs):
+    def _plan(context: AssetExecutionContext, rostersync: RosterSyncConfig, **inputs):
         config = rostersync.load()
         canonical = Canonical(**{name: inputs[name] for name in CANONICAL})
         sources = {name: inputs[f"source_{name}"] for name in sync.sources}
-        planned = steps.plan_sync(config, sync_name, sources, canonical)
+        applied_key = dg.AssetKey([sync_name, "applied_lms_state"])
+        selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+        planned = steps.plan_sync(
+            config, sync_name, sources, canonical, run_id=context.run.run_id, will_apply=applied_key in selection
+        )
+        retention.prune_personal_data(config)
         plan, summary = planned.plan, planned.summary
         changing = plan[plan["action"] != "none"]
         held = changing[changing["held"]]
@@ -164,19 +169,35 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         ],
         kinds={"sqlalchemy"},
     )
-    def _applied(rostersync: RosterSyncConfig, sync_plan: steps.PlannedSync, **inputs):
+    def _applied(
+        context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: steps.PlannedSync, **inputs
+    ):
         config = rostersync.load()
         sources = {name: inputs[f"source_{name}"] for name in sync.sources}
         canonical = Canonical(**{name: inputs[name] for name in CANONICAL})
-        result = steps.apply_sync(config, sync_name, sync_plan.plan_id, sources)
+        result = steps.apply_sync(
+            config,
+            sync_name,
+            sync_plan.plan_id,
+            sources,
+            run_id=context.run.run_id,
+            plan=sync_plan.plan,
+            on_batch=progress.reporter(context.log.info),
+        )
         remaining = steps.remaining_changes(config, sync_name, canonical, sources)
         applied = {f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())}
         metadata = {
             "plan_id": sync_plan.plan_id,
             "applied": sum(result.applied.values()),
             "failed": len(result.failed),
+            "retried": result.retried,
+            "adopted after a crash": result.adopted,
+            "already applied": result.skipped,
+            "quarantined": int(sync_plan.plan["error"].fillna("").str.startswith("set aside").sum()),
             "applied by action": dg.MetadataValue.json(applied),
         }
+        if result.stopped:
+            metadata["stopped"] = result.stopped
         if result.failed:
             metadata["failures"] = dg.MetadataValue.md(
                 "\n".join(f"- {entity} `{key}`: {message}" for entity, key, message in result.failed[:50])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from rostersync_pipelines.config import Config, config_path, load_config
+from rostersync_pipelines.defs.io_manager import run_scoped_io_manager
 
 
 class RosterSyncConfig(dg.ConfigurableResource):
@@ -17,4 +18,9 @@ class RosterSyncConfig(dg.ConfigurableResource):
 
 
 def resources_definitions() -> dg.Definitions:
-    return dg.Definitions(resources={"rostersync": RosterSyncConfig(path=str(config_path()))})
+    return dg.Definitions(
+        resources={
+            "rostersync": RosterSyncConfig(path=str(config_path())),
+            "io_manager": run_scoped_io_manager,
+        }
+    )

@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +27,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from rostersync_pipelines import http
 from rostersync_pipelines.errors import SourceError
+from rostersync_pipelines.sources import Change
 
 ROW_COLUMN = "__row__"
 TIMEOUT_SECONDS = 30
@@ -44,15 +46,23 @@ _KIND_BY_CONTENT_TYPE = {
 
 
 def read(spec, context) -> pd.DataFrame:
-    """The source-kind entry point (sources/__init__.py): a `kind: file` source as its config says."""
-    return read_file(
+    """The source-kind entry point (sources/__init__.py): a `kind: file` source as its config says.
+
+    A URL's ETag / Last-Modified are remembered after a good read, so the changes sensor can ask the server
+    "changed since?" about exactly what the last sync read."""
+    validators: dict[str, str | None] = {}
+    frame = read_file(
         context.config.resolve_path(spec.path),
         sheet=spec.sheet,
         username=spec.username,
         password=spec.password,
         session=context.session,
         deadline=context.deadline,
+        validators=validators,
     )
+    if validators and context.cursors is not None:
+        context.cursors.put(**validators)
+    return frame
 
 
 def read_file(
@@ -64,11 +74,14 @@ def read_file(
     session: requests.Session | None = None,
     base_dir: Path | None = None,
     deadline: float | None = None,
+    validators: dict | None = None,
 ) -> pd.DataFrame:
-    """Read one roster file into str/None columns plus the spreadsheet row number in `__row__`."""
+    """Read one roster file into str/None columns plus the spreadsheet row number in `__row__`.
+
+    `validators`, when given, receives a URL's `etag` and `last_modified` (None when the server sent none)."""
     shown = _display(path)
     if urlsplit(path).scheme.lower() in ("http", "https"):
-        data, content_type = _download(path, shown, username, password, session, deadline)
+        data, content_type = _download(path, shown, username, password, session, deadline, validators)
         suffix = PurePosixPath(urlsplit(path).path).suffix
     else:
         data, content_type, suffix = _read_local(path, shown, base_dir), None, Path(path).suffix
@@ -102,8 +115,9 @@ def _download(
     password: str | None,
     session: requests.Session | None,
     deadline: float | None,
+    validators: dict | None = None,
 ) -> tuple[bytes, str | None]:
-    auth = (username or "", password or "") if username is not None or password is not None else None
+    auth = _basic_auth(username, password)
     with contextlib.nullcontext(session) if session is not None else http.new_session() as client:
         try:
             response = http.request(
@@ -131,6 +145,8 @@ def _download(
             f"cannot read {shown}: the server sent a web page, not a {kind} file (a login page?){redirected}; "
             "check the URL and the credentials"
         )
+    if validators is not None:
+        validators.update(_validators(response))
     return data, content_type
 
 
@@ -293,3 +309,103 @@ def _to_table(grid: pd.DataFrame, rows: np.ndarray, shown: str) -> pd.DataFrame:
     table = pd.DataFrame(body, columns=names, dtype=object, copy=False)
     table[ROW_COLUMN] = rows[kept]
     return table
+
+
+# --- the changes sensor (DESIGN §1.5): did the file change since the cursor, asked cheaply -------------
+
+
+def changed(spec, context, cursor: str | None) -> Change:
+    """A local file by its size and modification time; a URL by a conditional GET on its ETag /
+    Last-Modified (304 = unchanged), so the roster itself is not downloaded to find out."""
+    path = context.config.resolve_path(spec.path)
+    shown = _display(path)
+    if urlsplit(path).scheme.lower() in ("http", "https"):
+        return _url_change(path, shown, spec, context, cursor)
+    return _local_change(path, shown, cursor)
+
+
+def _local_change(path: str, shown: str, cursor: str | None) -> Change:
+    try:
+        stat = Path(path).expanduser().stat()
+    except OSError as error:
+        reason = "file not found" if isinstance(error, FileNotFoundError) else error.strerror or str(error)
+        raise SourceError(f"cannot read {shown}: {reason}") from error
+    seen = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    now = json.dumps(seen, sort_keys=True)
+    stamp = dt.datetime.fromtimestamp(stat.st_mtime_ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if cursor is None:
+        return Change(True, now, f"{shown}: first look (modified {stamp})")
+    if _loads(cursor) == seen:
+        return Change(False, now, f"{shown} unchanged since {stamp}")
+    return Change(True, now, f"{shown} changed (modified {stamp}, {stat.st_size} bytes)")
+
+
+def _url_change(url: str, shown: str, spec, context, cursor: str | None) -> Change:
+    """Before the sensor's first look, the validators the last sync read kept are the baseline."""
+    known = _loads(cursor) if cursor is not None else {}
+    if not known and context.cursors is not None:
+        known = {name: context.cursors.get(name) for name in ("etag", "last_modified")}
+    known = {name: known.get(name) for name in _NAMES if known.get(name)}
+    headers = {}
+    if known.get("etag"):
+        headers["If-None-Match"] = known["etag"]
+    if known.get("last_modified"):
+        headers["If-Modified-Since"] = known["last_modified"]
+    auth = _basic_auth(spec.username, spec.password)
+    client = context.session if context.session is not None else http.new_session()
+    try:
+        response = http.request(
+            client,
+            "GET",
+            url,
+            auth=auth,
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+            stream=True,
+            deadline=context.deadline,
+        )
+        response.close()  # only the status and headers are wanted, never the body
+    except requests.RequestException as error:
+        raise SourceError(f"cannot check {shown}: {type(error).__name__}") from error
+    finally:
+        if context.session is None:
+            client.close()
+    if response.status_code == 304:
+        seen = known | {name: value for name, value in _validators(response).items() if value}
+        return Change(False, json.dumps(seen, sort_keys=True), f"{shown} unchanged (HTTP 304 Not Modified)")
+    if not 200 <= response.status_code < 300:
+        hint = " (check the username and password)" if response.status_code in (401, 403) else ""
+        reason = f"{response.status_code} {response.reason or ''}".strip()
+        raise SourceError(f"cannot check {shown}: HTTP {reason}{hint}")
+    seen = {name: value for name, value in _validators(response).items() if value}
+    now = json.dumps(seen, sort_keys=True)
+    if not seen:
+        # the look's time as cursor: each such look is a new change, so the run it asks for is never a repeat
+        now = json.dumps({"looked_at": dt.datetime.now(dt.UTC).isoformat()})
+        return Change(True, now, f"{shown}: cannot tell (the server sends no ETag or Last-Modified)")
+    if not known:
+        return Change(True, now, f"{shown}: first look")
+    if all(known.get(name) == value for name, value in seen.items()):
+        # a server that ignores conditional headers still answers with the same validators
+        return Change(False, now, f"{shown} unchanged (same {' and '.join(_NAMES[name] for name in seen)})")
+    return Change(True, now, f"{shown} changed (new {_NAMES['etag' if 'etag' in seen else 'last_modified']})")
+
+
+_NAMES = {"etag": "ETag", "last_modified": "Last-Modified"}
+
+
+def _validators(response: requests.Response) -> dict[str, str | None]:
+    return {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
+
+
+def _basic_auth(username: str | None, password: str | None) -> tuple[str, str] | None:
+    return (username or "", password or "") if username is not None or password is not None else None
+
+
+def _loads(cursor: str) -> dict:
+    """A cursor written by an older version, or by hand, is no cursor: the next look counts as the first."""
+    try:
+        value = json.loads(cursor)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

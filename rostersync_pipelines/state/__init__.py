@@ -15,9 +15,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rostersync_pipelines.state.cursors import SourceCursors
+from rostersync_pipelines.state.journal import Journal
+from rostersync_pipelines.state.locks import SyncLocks
+from rostersync_pipelines.state.quarantine import Quarantine
 from rostersync_pipelines.state.tables import (
     approvals,
-    journal,
     links,
     metadata,
     owned_groups,
@@ -46,9 +48,14 @@ def make_engine(url: str) -> sa.Engine:
 
 
 class StateStore:
+    """The state database; journal, locks, quarantine and cursors each live in their own module."""
+
     def __init__(self, url: str):
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        self.journal = Journal(self.engine)
+        self.locks = SyncLocks(self.engine)
+        self.quarantine = Quarantine(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -58,7 +65,15 @@ class StateStore:
 
     # plans ---------------------------------------------------------------------------------------------
     def save_plan(
-        self, plan_id: str, sync: str, plan: pd.DataFrame, inputs: dict, summary: dict, plan_file: str
+        self,
+        plan_id: str,
+        sync: str,
+        plan: pd.DataFrame,
+        inputs: dict,
+        summary: dict,
+        plan_file: str,
+        run_id: str | None = None,
+        status: str = "planned",
     ) -> None:
         changes = plan[plan["action"] != "none"]
         records = [
@@ -86,7 +101,8 @@ class StateStore:
                     plan_id=plan_id,
                     sync=sync,
                     created_at=now(),
-                    status="planned",
+                    status=status,
+                    run_id=run_id,
                     inputs=dumps(inputs),
                     summary=dumps(summary),
                     plan_file=plan_file,
@@ -120,23 +136,12 @@ class StateStore:
         with self.engine.begin() as connection:
             connection.execute(plans.update().where(plans.c.plan_id == plan_id).values(**values))
 
-    # journal -------------------------------------------------------------------------------------------
-    def record(self, entries: list[dict]) -> None:
-        if entries:
-            with self.engine.begin() as connection:
-                connection.execute(journal.insert(), entries)
-
-    def applied_seqs(self, plan_id: str) -> set[int]:
-        query = sa.select(journal.c.seq).where(journal.c.plan_id == plan_id, journal.c.outcome == "applied")
+    def plans_of(self, sync: str, statuses: tuple[str, ...]) -> list[dict]:
+        query = sa.select(plans.c.plan_id, plans.c.status, plans.c.run_id).where(
+            plans.c.sync == sync, plans.c.status.in_(statuses)
+        )
         with self.engine.connect() as connection:
-            return {row[0] for row in connection.execute(query)}
-
-    def journal(self, plan_id: str | None = None) -> pd.DataFrame:
-        query = sa.select(journal).order_by(journal.c.id)
-        if plan_id:
-            query = query.where(journal.c.plan_id == plan_id)
-        with self.engine.connect() as connection:
-            return pd.read_sql(query, connection, dtype=object)
+            return [dict(row) for row in connection.execute(query).mappings()]
 
     # links ---------------------------------------------------------------------------------------------
     def links(self, sync: str, entity: str) -> pd.Series:

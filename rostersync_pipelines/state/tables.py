@@ -10,7 +10,9 @@ plans = sa.Table(
     sa.Column("plan_id", sa.String(80), primary_key=True),
     sa.Column("sync", sa.String(200), nullable=False, index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("status", sa.String(40), nullable=False),  # planned | applied | applied_with_failures
+    # planned | preview | applying | applied | applied_with_failures | stopped | interrupted | superseded
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("run_id", sa.String(80)),  # the Dagster run that computed it: only that run applies it
     sa.Column("inputs", sa.Text),  # {source: {rows, sha256}}
     sa.Column("summary", sa.Text),
     sa.Column("plan_file", sa.Text),
@@ -39,15 +41,20 @@ journal = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("plan_id", sa.String(80), nullable=False, index=True),
     sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("part", sa.Integer, nullable=False, default=0),  # 0 the change, 1 its manager follow-up
     sa.Column("entity", sa.String(40), nullable=False),
     sa.Column("action", sa.String(40), nullable=False),
     sa.Column("key", sa.Text),
     sa.Column("lms_id", sa.String(200)),
     sa.Column("before", sa.Text),
     sa.Column("after", sa.Text),
-    sa.Column("applied_at", sa.DateTime, nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),  # applied | failed
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("applied_at", sa.DateTime),  # when the LMS answered
+    # started (sent, not yet confirmed) | applied | failed | interrupted (never confirmed, not in the LMS)
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("message", sa.Text),
+    sa.UniqueConstraint("plan_id", "seq", "part", name="journal_once"),
 )
 links = sa.Table(
     "links",
@@ -89,4 +96,27 @@ source_cursors = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),  # what the value is: delta_link, etag, snapshot…
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+sync_locks = sa.Table(
+    "sync_locks",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),  # a Dagster run id
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=False),
+)
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("action", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("inputs_hash", sa.String(64), nullable=False),  # of the values sent: new inputs, new chance
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("first_failed_at", sa.DateTime, nullable=False),
+    sa.Column("last_failed_at", sa.DateTime, nullable=False),
 )

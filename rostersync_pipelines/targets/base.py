@@ -41,6 +41,8 @@ class LmsState:
     departments: pd.DataFrame
     groups: pd.DataFrame
     group_members: pd.DataFrame
+    # entity -> columns this LMS cannot hold (TalentLMS: no manager, flat branches): never planned as changes
+    unsupported: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> LmsState:

@@ -140,6 +140,21 @@ class EmbeddedLms:
             reason = str(error.orig).splitlines()[0]
             raise TargetError(f"the LMS refused {entity} {action}: {reason}") from None
 
+    def find(self, operation: Operation) -> str | None:
+        """The record a create would have made, by its natural key: login then email, code, name."""
+        keys = {"users": ("login", "email"), "departments": ("code",), "groups": ("name",)}
+        table = TABLES.get(operation.entity)
+        with self.engine.connect() as connection:
+            for column in keys.get(operation.entity, ()):
+                value = operation.values.get(column)
+                if value:
+                    found = connection.execute(
+                        sa.select(table.c.id).where(sa.func.lower(table.c[column]) == str(value).lower())
+                    ).scalar()
+                    if found is not None:
+                        return str(found)
+        return None
+
     def _save(self, connection, entity: str, lms_id: int | None, values: dict) -> str:
         table = TABLES[entity]
         label = self._require(connection, entity, lms_id) if lms_id is not None else f"new {SINGULAR[entity]}"
