@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from rostersync_pipelines.config import CONFIG_ENV, Config, check_source_files, config_path, load_config
+from rostersync_pipelines.dagster_home import prepare_home
 from rostersync_pipelines.errors import RosterSyncError
 from rostersync_pipelines.state import StateStore
 
-USER_ERRORS = {"ConfigError", "SourceError", "TargetError"}
-QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+USER_ERRORS = {"ConfigError", "SourceError", "TargetError", "TransientTargetError", "SyncBusy", "RosterSyncError"}
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
             # a sync treats a missing file as a failed source (the rest applies, deactivations wait);
             # validate says it up front, as a config problem with its key
             check_source_files(config)
+            from rostersync_pipelines.connections import check_connections
+
+            for line in check_connections(config):
+                print(f"  {line}")
             print(f"{config_path(args.config)}: OK ({', '.join(config.syncs)})")
             return 0
         if args.command == "approve":
@@ -70,11 +75,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
 
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    instance_file = home / "dagster.yaml"
-    if not instance_file.exists():
-        instance_file.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    prepare_home()
     defs = build_definitions(config)
     names = args.sync or list(config.syncs)
     unknown = [name for name in names if name not in config.syncs]
@@ -96,6 +97,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
             problems += [
                 f"sync {name}: source {source}: {error}" for source, error in summary["source_errors"].items()
             ]
+            if summary.get("stopped"):
+                problems.append(f"sync {name}: {summary['stopped']}")
     if args.json:
         print(
             json.dumps(
@@ -121,11 +124,9 @@ def _user_failure(result) -> str | None:
             while cause is not None and cause.cls_name not in USER_ERRORS:
                 cause = cause.cause
             if cause is not None:
-                return (
-                    cause.message.split(": ", 1)[-1].strip()
-                    if cause.message.startswith(cause.cls_name)
-                    else cause.message.strip()
-                )
+                # Dagster writes "module.Class: message"; people need only the message
+                head, _, rest = cause.message.partition(": ")
+                return rest.strip() if head.rsplit(".", 1)[-1] == cause.cls_name else cause.message.strip()
             raise RuntimeError(error.to_string())
     return "the run failed; see the Dagster UI"
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rostersync_pipelines.config_errors import explain, substitute_environment
 from rostersync_pipelines.config_rules import Rule
-from rostersync_pipelines.config_sources import FileSource, Source, Strict
+from rostersync_pipelines.config_sources import FileSource, SalesforceAuth, Source, Strict
 from rostersync_pipelines.config_targets import Target
+from rostersync_pipelines.config_yaml import load_yaml
 from rostersync_pipelines.errors import ConfigError
 from rostersync_pipelines.schedule_times import runs_per_day
 
@@ -111,6 +112,8 @@ class Policies(Strict):
     missing_users_scope: Literal["all", "linked"] = "all"  # linked: only accounts this sync linked
     protected_logins: list[str] = ["admin"]
     custom_field_defaults: dict[str, str] = {}
+    # longest value accepted per field ("default" for the rest); emails are capped at 254 by RFC 5321
+    max_lengths: dict[str, int] = {"default": 255}
 
 
 class Safety(Strict):
@@ -118,11 +121,36 @@ class Safety(Strict):
     max_department_deletions: int = 5
     min_source_rows_ratio: float = Field(default=0.5, ge=0, le=1)
 
-    @field_validator("max_deactivations")
+    @field_validator("max_deactivations", mode="before")
     @classmethod
-    def _count_or_percent(cls, value: int | str) -> int | str:
-        if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?%", value.strip()):
+    def _count_or_percent(cls, value: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("write a count (25) or a percentage of active LMS users ('10%'), not true/false")
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            value = int(value)  # a count from ${ENV} arrives as text
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError(f"{value} is negative; write a count of 0 or more")
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", value.strip())
+        if match is None:
             raise ValueError("write a count (25) or a percentage of active LMS users ('10%')")
+        if float(match.group(1)) > 100:
+            raise ValueError(f"'{value}' is more than 100%; write a percentage from 0% to 100%")
+        return value
+
+    @field_validator("max_department_deletions", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"'{value}' is not a count; write a whole number of 0 or more")
+        return value
+
+    @field_validator("max_department_deletions")
+    @classmethod
+    def _count(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} is negative; write a whole number of 0 or more")
         return value
 
     def deactivation_limit(self, active_users: int) -> int:
@@ -161,8 +189,22 @@ class StatusValues(Strict):
     ]
 
 
+class EmbeddedDestination(Strict):
+    kind: Literal["embedded"]  # tables in the state database
+
+
+class SalesforceDestination(Strict):
+    kind: Literal["salesforce"]
+    instance_url: str
+    auth: SalesforceAuth
+    api_version: str = "62.0"
+    bulk_above: int = Field(default=10_000, ge=0)  # Bulk API 2.0 above this many records, else Collections
+
+
 class Learning(Strict):
-    destination: dict[str, Any] = {"kind": "embedded"}
+    destination: Annotated[EmbeddedDestination | SalesforceDestination, Field(discriminator="kind")] = (
+        EmbeddedDestination(kind="embedded")
+    )
 
 
 class Sync(Strict):
@@ -277,7 +319,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     if not file.is_file():
         raise ConfigError(f"{file}: config file not found; set {CONFIG_ENV} or create {DEFAULT_CONFIG}")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(file.read_text(encoding="utf-8"), file) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: cannot be read as UTF-8 text: {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

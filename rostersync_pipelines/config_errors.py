@@ -49,6 +49,8 @@ def explain(error: dict) -> str:
         return f"{_dotted(location)}: required key is missing; add it"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         what, kinds = ("target", TARGET_KINDS) if "target" in location else ("source", SOURCE_KINDS)
+        if "destination" in location:
+            what, kinds = "learning destination", ("embedded", "salesforce")
         if kind == "union_tag_not_found":
             return f"{_dotted(location)}: add a kind: one of {', '.join(kinds)}"
         tag = error.get("input", {}).get("kind") if isinstance(error.get("input"), dict) else None

@@ -21,6 +21,7 @@ import requests
 from rostersync_pipelines.apply import Applier, ApplyResult, applicable
 from rostersync_pipelines.apply_recovery import settle_interrupted
 from rostersync_pipelines.config import Config, Sync
+from rostersync_pipelines.connections import open_state, open_target
 from rostersync_pipelines.errors import RosterSyncError
 from rostersync_pipelines.plan_files import publish, write_plan_csv
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
@@ -28,7 +29,6 @@ from rostersync_pipelines.reconcile.safety import SourceHealth
 from rostersync_pipelines.sources import SourceTable, mapped_columns, read_source
 from rostersync_pipelines.state import StateStore
 from rostersync_pipelines.state.quarantine import inputs_hash
-from rostersync_pipelines.targets import make_target
 from rostersync_pipelines.targets.base import Target
 from rostersync_pipelines.transform.normalize import Canonical, normalize
 
@@ -42,15 +42,20 @@ class PlannedSync:
 
 
 @contextmanager
-def connected(config: Config, sync: Sync) -> Iterator[tuple[StateStore, Target]]:
+def connected(config: Config, sync_name: str) -> Iterator[tuple[StateStore, Target]]:
     """The state database and the sync's LMS, closed again whatever happens."""
-    store = StateStore(config.resolve_url(config.state.url))
-    target = make_target(sync.target, config)
+    store = open_state(config)
+    try:
+        target = open_target(config, sync_name)
+    except BaseException:
+        store.dispose()
+        raise
     try:
         yield store, target
     finally:
         store.dispose()
         getattr(target, "dispose", lambda: None)()
+
 
 
 def remembered(store: StateStore, sync_name: str, with_approvals: bool) -> SyncState:
@@ -75,7 +80,7 @@ def read_one_source(
     config: Config, sync_name: str, source_name: str, session: requests.Session | None = None
 ) -> SourceTable:
     """One source, with the cursors it keeps in the state database (a Graph delta link, an ETag)."""
-    store = StateStore(config.resolve_url(config.state.url))
+    store = open_state(config)
     try:
         cursors = store.cursors(sync_name, source_name)
         return read_source(source_name, config.syncs[sync_name], config, session, cursors, sync_name)
@@ -132,7 +137,7 @@ def plan_sync(
     """Plan under the sync's lock. A plan that will not be applied here is a preview: no run may apply it."""
     sync = config.syncs[sync_name]
     holder = holder_token(run_id)
-    with connected(config, sync) as (store, target):
+    with connected(config, sync_name) as (store, target):
         store.locks.acquire(sync_name, holder, wait_seconds=lock_wait_seconds())
         try:
             interrupted = settle_interrupted(store, target, sync_name)
@@ -222,7 +227,7 @@ def apply_sync(
     later plan needs: links of every matched record, owned groups, good source sizes."""
     sync = config.syncs[sync_name]
     holder = holder_token(run_id)
-    with connected(config, sync) as (store, target):
+    with connected(config, sync_name) as (store, target):
         store.locks.acquire(sync_name, holder, wait_seconds=lock_wait_seconds())
         try:
             check_applicable(store, plan_id, run_id)
@@ -314,7 +319,7 @@ def remaining_changes(
 ) -> pd.DataFrame:
     """Re-plan against the LMS as it is now: after a good apply, nothing applicable is left."""
     sync = config.syncs[sync_name]
-    with connected(config, sync) as (store, target):
+    with connected(config, sync_name) as (store, target):
         state = remembered(store, sync_name, with_approvals=False)
         plan = make_plan(
             canonical, target.read_state(), sync, state, source_health(store, sync_name, sources)

@@ -72,7 +72,7 @@ def test_example_config_loads_as_written(monkeypatch):
     assert sync.schedule == ["0 6 * * *", "0 12 * * *", "0 18 * * *"]
     assert sync.matching.users == ["user_unique_key", "login", "email"]
     assert sync.matching.departments == ["department_unique_key", "code"]
-    assert sync.policies.model_dump(exclude={"custom_field_defaults"}) == DESIGN_POLICIES
+    assert sync.policies.model_dump(exclude={"custom_field_defaults", "max_lengths"}) == DESIGN_POLICIES
     assert sync.sources["departments"].sheet == "Departments"
     assert sync.fields.users.email == ["WorkEmail", "PersonalEmail"]
     assert sync.fields.users.custom == {"job_title": "Title"}
@@ -90,12 +90,16 @@ def test_minimal_config_gets_every_default_of_the_design(tmp_path):
     assert sync.schedule == []
     assert sync.matching.users == ["user_unique_key", "login", "email"]
     assert sync.matching.departments == ["department_unique_key", "code"]
-    assert sync.policies.model_dump() == {**DESIGN_POLICIES, "custom_field_defaults": {}}
+    assert sync.policies.model_dump() == {
+        **DESIGN_POLICIES,
+        "custom_field_defaults": {},
+        "max_lengths": {"default": 255},
+    }
     assert sync.safety.max_deactivations == "10%"
     assert sync.safety.max_department_deletions == 5
     assert sync.safety.min_source_rows_ratio == 0.5
     assert sync.target.url == "sqlite:///.rostersync/lms.db"
-    assert sync.learning.destination == {"kind": "embedded"}
+    assert sync.learning.destination.kind == "embedded"
     assert sync.fields.departments is None
 
 

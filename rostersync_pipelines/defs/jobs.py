@@ -21,8 +21,20 @@ def sync_jobs(sync_name: str) -> list[dg.UnresolvedAssetJobDefinition]:
             plan_job_name(sync_name),
             selection=group - applied,
             description="Plan only: the LMS is not written.",
+            tags=sync_tags(sync_name),
         ),
         dg.define_asset_job(
-            sync_job_name(sync_name), selection=group, description="Plan, apply, read back and check."
+            sync_job_name(sync_name),
+            selection=group,
+            description="Plan, apply, read back and check.",
+            tags=sync_tags(sync_name),
         ),
     ]
+
+
+SYNC_TAG = "rostersync/sync"
+
+
+def sync_tags(sync_name: str) -> dict[str, str]:
+    """The run queue's concurrency key: dagster.yaml limits runs per value of this tag to one."""
+    return {SYNC_TAG: sync_name}

@@ -79,13 +79,30 @@ def read_source(
     so the rest of the sync can still apply safely while its destructive changes are held."""
     spec = sync.sources[name]
     context = SourceContext(name, sync_name, sync, config, session, cursors, time.monotonic() + spec.timeout)
+    where = origin(spec, config)
     try:
         frame = source_module(spec.kind).read(spec, context)
+    except SourceError as error:
+        return SourceTable(name, None, str(error), {"read from": where})
+    try:
         for column in mapped_columns(sync, name):
             find_column(frame, column, name)
     except SourceError as error:
-        return SourceTable(name, None, str(error))
-    return SourceTable(name, frame)
+        return SourceTable(name, None, f"{where}: {error}", {"read from": where})
+    return SourceTable(name, frame, None, {"read from": where})
+
+
+def origin(spec, config: Config) -> str:
+    """Where a source is read from, for people: a path or URL without credentials, an object, a sheet."""
+    if spec.kind == "file":
+        from rostersync_pipelines.sources.files import _display
+
+        return _display(config.resolve_path(spec.path))
+    if spec.kind == "salesforce":
+        return f"Salesforce {spec.object} at {spec.instance_url}"
+    if spec.kind == "google_sheets":
+        return f"Google Sheet {spec.spreadsheet}" + (f" ({spec.worksheet})" if spec.worksheet else "")
+    return f"Entra ID tenant {spec.tenant_id}" + (f" (groups {', '.join(spec.groups)})" if spec.groups else "")
 
 
 def mapped_columns(sync: Sync, name: str) -> list[str]:

@@ -26,6 +26,7 @@ def folded(values: pd.Series) -> pd.Series:
 
 
 def _fold_kernel(text: pa.Array) -> pa.Array:
+    text = _one_spelling(text)
     lowered = pc.utf8_trim_whitespace(pc.utf8_lower(text))
     inner = pc.fill_null(pc.match_substring_regex(lowered, r"\s"), False)
     if not pc.any(inner).as_py():
@@ -33,6 +34,17 @@ def _fold_kernel(text: pa.Array) -> pa.Array:
     # whitespace inside a key is rare: the regex runs on those few values only
     squeezed = pc.replace_substring_regex(pc.filter(lowered, inner), r"\s+", "")
     return pc.replace_with_mask(lowered, inner, squeezed)
+
+
+def _one_spelling(text: pa.Array) -> pa.Array:
+    """Unicode NFKC without format characters: a fullwidth `ｕｓｅｒ8` is `user8`, and `anna` with a
+    zero-width space is `anna`. Only non-ASCII values can differ, so only those few pay for it."""
+    special = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
+    if not pc.any(special).as_py():
+        return text
+    subset = pc.utf8_normalize(pc.filter(text, special), "NFKC")
+    subset = pc.replace_substring_regex(subset, r"\p{Cf}+", "")
+    return pc.replace_with_mask(text, special, subset)
 
 
 @contextmanager

@@ -15,14 +15,36 @@ from rostersync_pipelines.schema import ROW
 
 
 def find_column(raw: pd.DataFrame, wanted: str, source_name: str) -> str:
-    by_folded = {str(column).strip().casefold(): column for column in raw.columns if column != ROW}
-    column = by_folded.get(wanted.strip().casefold())
+    headers = raw.attrs.get("headers", {})  # set by the file reader: the header each column came from
+    folded = wanted.strip().casefold()
+    matches = [
+        column
+        for column in raw.columns
+        if column != ROW and str(headers.get(column, (column,))[0]).strip().casefold() == folded
+    ]
+    if len(matches) > 1:
+        cells = [_cell_name(headers[column][1]) if column in headers else repr(column) for column in matches]
+        raise SourceError(
+            f"source '{source_name}': mapped column '{wanted}' is in the header {len(matches)} times "
+            f"(columns {', '.join(cells)}); rename or remove all but one"
+        )
+    column = matches[0] if matches else None
     if column is None:
         present = ", ".join(str(column) for column in raw.columns if column != ROW)
         raise SourceError(
             f"source '{source_name}': mapped column '{wanted}' is missing; columns present: {present}"
         )
     return column
+
+
+def _cell_name(position: int) -> str:
+    """0 -> A, 27 -> AB: the column letters a person sees in a spreadsheet."""
+    letters = ""
+    position += 1
+    while position:
+        position, remainder = divmod(position - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 def clean_text(values: pd.Series) -> pd.Series:
