@@ -24,6 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rostersync sync
+	$(BIN)/python -m rostersync_pipelines.learning.demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -35,6 +36,7 @@ ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.plan_benchmark
+	$(BIN)/python -m benchmarks.learning_benchmark
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

@@ -17,7 +17,14 @@ from rostersync_pipelines.dagster_home import prepare_home
 from rostersync_pipelines.errors import RosterSyncError
 from rostersync_pipelines.state import StateStore
 
-USER_ERRORS = {"ConfigError", "SourceError", "TargetError", "TransientTargetError", "SyncBusy", "RosterSyncError"}
+USER_ERRORS = {
+    "ConfigError",
+    "SourceError",
+    "TargetError",
+    "TransientTargetError",
+    "SyncBusy",
+    "RosterSyncError",
+}
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -38,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "approve":
             return approve(config, args.plan_id)
+        if args.command == "learning-sync":
+            from rostersync_pipelines.learning.command import learning_sync
+
+            return learning_sync(config, args)
         return run(config, args)
     except RosterSyncError as error:
         print(f"rostersync: {error}", file=sys.stderr)
@@ -64,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         "approve", help="release the held changes of a plan on the next sync", parents=[shared]
     )
     approve_command.add_argument("plan_id")
+    from rostersync_pipelines.learning.command import add_command  # light: argparse only
+
+    add_command(commands, shared)
     return parser
 
 

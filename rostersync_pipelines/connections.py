@@ -23,7 +23,11 @@ def shown_url(url: str) -> str:
 
 
 def _failure(config: Config, key: str, url: str, error: Exception) -> ConfigError:
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error) else type(error).__name__
+    reason = (
+        str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if str(error)
+        else type(error).__name__
+    )
     return ConfigError(f"{config.file}: {key}: cannot open {shown_url(url)}: {reason}")
 
 

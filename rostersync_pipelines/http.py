@@ -115,14 +115,29 @@ def read_body(response: requests.Response, deadline: float | None, chunk: int = 
     """The body of a `stream=True` response, refused once the total deadline passes.
 
     requests' timeout is per socket read: a server sending one byte every few seconds never trips it, so
-    the deadline is checked between chunks as well.
+    the deadline is checked after every read, and each read returns as soon as any bytes arrive (`read1`)
+    rather than waiting for a whole chunk.
     """
+    read1 = getattr(response.raw, "read1", None)  # urllib3's; an in-process transport may lack it
+    chunks = iter(lambda: read1(chunk, decode_content=True), b"") if read1 else response.iter_content(chunk)
     parts = []
     try:
-        for part in response.iter_content(chunk):
+        for part in chunks:
             parts.append(part)
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded()
+    except DeadlineExceeded:
+        raise
+    except Exception as error:  # urllib3's own errors, as requests would raise them
+        raise requests.ConnectionError(str(error)) from error
     finally:
         response.close()
     return b"".join(parts)
+
+
+def read_timeout(deadline: float | None, longest: float = READ_TIMEOUT) -> tuple[float, float]:
+    """Connect and read timeouts that never outlast the deadline."""
+    if deadline is None:
+        return (CONNECT_TIMEOUT, longest)
+    left = max(deadline - time.monotonic(), 0.1)
+    return (min(CONNECT_TIMEOUT, left), min(longest, left))

@@ -57,7 +57,6 @@ def connected(config: Config, sync_name: str) -> Iterator[tuple[StateStore, Targ
         getattr(target, "dispose", lambda: None)()
 
 
-
 def remembered(store: StateStore, sync_name: str, with_approvals: bool) -> SyncState:
     """What earlier syncs left for this one; approvals only count for a plan that will be applied."""
     return SyncState(

@@ -391,7 +391,7 @@ def test_url_with_credentials(hr_server, path: str) -> None:
     assert df.to_dict("records") == [
         {"employee_id": "000481", "email": "ana@example.com", "name": "Ana Núñez", "__row__": 2}
     ]
-    assert adapter.timeouts == [30]
+    assert adapter.timeouts == [(10, 30)]  # connect 10 s, each read 30 s (and a total deadline besides)
 
 
 @pytest.mark.parametrize("password", [None, "wrong-password-42"])

@@ -114,7 +114,12 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         applied_key = dg.AssetKey([sync_name, "applied_lms_state"])
         selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         planned = steps.plan_sync(
-            config, sync_name, sources, canonical, run_id=context.run.run_id, will_apply=applied_key in selection
+            config,
+            sync_name,
+            sources,
+            canonical,
+            run_id=context.run.run_id,
+            will_apply=applied_key in selection,
         )
         retention.prune_personal_data(config)
         plan, summary = planned.plan, planned.summary

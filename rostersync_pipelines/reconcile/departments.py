@@ -26,7 +26,7 @@ def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: 
     """(plan rows for departments in the source, folded code -> LMS id or new:CODE for users to use,
     the LMS ids any source row points at — a conflict's candidates included, so none is deleted)."""
     if departments is None:
-        return plan_frame(), lookup(fold(lms, "code"), lms["id"]), set(lms["id"])
+        return plan_frame(), lms_department_ids(lms), set(lms["id"])
     source_ids = department_source_ids(departments)
     found = match(departments, lms, sync.matching.departments, source_ids, links, "department")
     ids = found.lms_id.where(found.situation != "unmatched", pending(departments["code"]))
@@ -61,6 +61,43 @@ def plan_departments(departments: pd.DataFrame | None, lms: pd.DataFrame, sync: 
         order=departments["depth"],
     )
     return rows, code_ids, set(lms["id"].to_numpy()[found.claimed])
+
+
+def lms_department_ids(lms: pd.DataFrame) -> pd.Series:
+    """Folded code or name -> LMS id, for a sync without a departments source: a user's department value
+    is a code first, else a name; a name two LMS departments share names neither (no guessing)."""
+    by_code = lookup(fold(lms, "code"), lms["id"])
+    names = fold(lms, "name")
+    unique = names.notna() & ~names.duplicated(keep=False) & ~names.isin(set(by_code.index))
+    return pd.concat([by_code, lookup(names[unique], lms.loc[unique, "id"])])
+
+
+def plan_unknown_departments(
+    users: pd.DataFrame, lms: pd.DataFrame, code_ids: pd.Series, sync: Sync
+) -> tuple[pd.DataFrame, pd.Series]:
+    """With `unknown_departments: create`, the department values no LMS department has, created at the top
+    of the tree (code = name = the value as first written); users then point at them as new:<code>.
+
+    A value that is the shared name of two LMS departments is not created: it stays a conflict to review."""
+    values = users["department"] if "department" in users else pd.Series(dtype=object)
+    if sync.policies.unknown_departments != "create" or not values.notna().any():
+        return plan_frame(), code_ids
+    keys = fold(users, "department")
+    shared_names = fold(lms, "name")
+    shared_names = set(shared_names[shared_names.duplicated(keep=False)].dropna())
+    wanted = lookup(keys, values)
+    new = wanted[~wanted.index.isin(code_ids.index) & ~wanted.index.isin(shared_names)]
+    rows = plan_frame(
+        entity="departments",
+        action="create",
+        situation="unmatched",
+        key=new,
+        values=new.map(
+            lambda code: {"code": code, "name": code, "department_unique_key": None, "parent_id": None}
+        ),
+        reason="not in the LMS: a new department at the top of the tree (policy unknown_departments: create)",
+    )
+    return rows, pd.concat([code_ids, pending(new)])
 
 
 def plan_department_deletions(

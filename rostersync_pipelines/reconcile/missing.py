@@ -29,6 +29,15 @@ def accounts_of(rows: pd.DataFrame, lms: pd.DataFrame, links: pd.Series) -> pd.S
     return hit
 
 
+def in_missing_scope(lms: pd.DataFrame, links: pd.Series, sync: Sync) -> pd.Series:
+    """Which LMS accounts this sync may call missing. With `missing_users_scope: linked`, only those it
+    linked itself: two syncs into one LMS (Salesforce Users and Contacts) never deactivate each other's people,
+    and accounts an administrator made by hand are left alone."""
+    if sync.policies.missing_users_scope == "all":
+        return pd.Series(True, index=lms.index)
+    return lms["id"].isin(set(links.dropna())) if len(links) else pd.Series(False, index=lms.index)
+
+
 def plan_missing_users(
     lms: pd.DataFrame, found: Matches, rejects: pd.DataFrame, sync: Sync, links: pd.Series
 ) -> pd.DataFrame:
@@ -36,6 +45,7 @@ def plan_missing_users(
     user_rejects = rejects[rejects["source"] == "users"]
     kept_out = user_rejects[user_rejects["outcome"] != OUT_OF_SCOPE]
     claimed |= accounts_of(kept_out, lms, links)
+    claimed |= ~in_missing_scope(lms, links, sync)
     out_of_scope = accounts_of(user_rejects[user_rejects["outcome"] == OUT_OF_SCOPE], lms, links)
     protected = protected_mask(lms, sync.policies.protected_logins)
     missing = lms[~claimed]

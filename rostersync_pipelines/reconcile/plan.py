@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.reconcile.departments import plan_department_deletions, plan_departments
+from rostersync_pipelines.reconcile.capabilities import drop_unsupported
+from rostersync_pipelines.reconcile.departments import (
+    plan_department_deletions,
+    plan_departments,
+    plan_unknown_departments,
+)
 from rostersync_pipelines.reconcile.groups import plan_groups
 from rostersync_pipelines.reconcile.match import match
 from rostersync_pipelines.reconcile.missing import plan_missing_users
@@ -52,6 +57,8 @@ def make_plan(
         department_rows, code_ids, claimed_departments = plan_departments(
             canonical.departments, lms.departments, sync, state.department_links
         )
+        if canonical.departments is None:
+            department_rows, code_ids = plan_unknown_departments(users, lms.departments, code_ids, sync)
         found = match(users, lms.users, sync.matching.users, user_source_ids(users), state.user_links, "user")
         user_rows = plan_users(users, found, lms.users, code_ids, sync, today)
         parts = [
@@ -73,7 +80,8 @@ def make_plan(
             else parts[0]
         )
         active_users = int((lms.users["status"] == "active").sum())
-        return hold_destructive(plan[PLAN_COLUMNS], sync.safety, active_users, health or [], state.approved)
+        plan = drop_unsupported(plan[PLAN_COLUMNS], getattr(lms, "unsupported", None) or {})
+        return hold_destructive(plan, sync.safety, active_users, health or [], state.approved)
 
 
 def _destinations(rows: pd.DataFrame, field: str) -> pd.Series:

@@ -102,7 +102,9 @@ def origin(spec, config: Config) -> str:
         return f"Salesforce {spec.object} at {spec.instance_url}"
     if spec.kind == "google_sheets":
         return f"Google Sheet {spec.spreadsheet}" + (f" ({spec.worksheet})" if spec.worksheet else "")
-    return f"Entra ID tenant {spec.tenant_id}" + (f" (groups {', '.join(spec.groups)})" if spec.groups else "")
+    return f"Entra ID tenant {spec.tenant_id}" + (
+        f" (groups {', '.join(spec.groups)})" if spec.groups else ""
+    )
 
 
 def mapped_columns(sync: Sync, name: str) -> list[str]:

@@ -10,30 +10,21 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import csv
-import datetime as dt
-import io
-import itertools
-import json
-import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-import openpyxl
 import pandas as pd
 import requests
-from openpyxl.utils.exceptions import InvalidFileException
 
 from rostersync_pipelines import http
 from rostersync_pipelines.errors import SourceError
-from rostersync_pipelines.sources import Change
+from rostersync_pipelines.sources.file_csv import csv_grid
+from rostersync_pipelines.sources.file_xlsx import excel_grid
 
 ROW_COLUMN = "__row__"
+HEADERS_ATTR = "headers"  # column -> (header as written, position): which cell a column came from
 TIMEOUT_SECONDS = 30
-_DELIMITERS = ",;\t|"
-_SNIFF_CHARS = 64 * 1024
-_SNIFF_RECORDS = 50
 _KIND_BY_SUFFIX = {".xlsx": "xlsx", ".xlsm": "xlsx", ".csv": "csv", ".txt": "csv", ".tsv": "csv"}
 _KIND_BY_CONTENT_TYPE = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
@@ -94,7 +85,7 @@ def read_file(
         kind = "xlsx"  # an XLSX is a zip archive; nothing else we accept starts like one
     if kind is None:
         raise SourceError(f"{shown}: unknown file type {suffix or content_type or ''!r}; use CSV or XLSX")
-    grid, rows = _excel_grid(data, sheet, shown) if kind == "xlsx" else _csv_grid(data, shown)
+    grid, rows = excel_grid(data, sheet, shown) if kind == "xlsx" else csv_grid(data, shown)
     return _to_table(grid, rows, shown)
 
 
@@ -121,7 +112,13 @@ def _download(
     with contextlib.nullcontext(session) if session is not None else http.new_session() as client:
         try:
             response = http.request(
-                client, "GET", url, auth=auth, timeout=TIMEOUT_SECONDS, stream=True, deadline=deadline
+                client,
+                "GET",
+                url,
+                auth=auth,
+                timeout=http.read_timeout(deadline, TIMEOUT_SECONDS),
+                stream=True,
+                deadline=deadline,
             )
             if not 200 <= response.status_code < 300:
                 response.close()
@@ -146,7 +143,7 @@ def _download(
             "check the URL and the credentials"
         )
     if validators is not None:
-        validators.update(_validators(response))
+        validators.update(response_validators(response))
     return data, content_type
 
 
@@ -172,111 +169,6 @@ def _read_local(path: str, shown: str, base_dir: Path | None) -> bytes:
         raise SourceError(f"cannot read {shown}: {reason}{where}") from error
 
 
-def _encoding(data: bytes, shown: str) -> str:
-    # A BOM is a promise; without one, valid UTF-8 is almost never accidental, and Windows-1252 is what
-    # Excel "CSV" exports on Western Windows machines actually contain.
-    if data.startswith(codecs.BOM_UTF8):
-        encodings = ["utf-8-sig"]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ["utf-16"]
-    else:
-        encodings = ["utf-8", "cp1252"]
-    for encoding in encodings:
-        try:
-            codecs.decode(data, encoding)  # validates only: the parser decodes again from the bytes
-            return encoding
-        except UnicodeDecodeError as error:
-            failure = error
-    raise SourceError(
-        f"{shown} is not {' or '.join(encodings)} text (byte {failure.start} cannot be decoded)"
-    )
-
-
-def _sniff_delimiter(sample: str, truncated: bool) -> str:
-    with contextlib.suppress(csv.Error):
-        guess = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
-        records = list(itertools.islice(csv.reader(io.StringIO(sample), delimiter=guess), _SNIFF_RECORDS + 1))
-        if truncated or len(records) > _SNIFF_RECORDS:
-            records.pop()  # possibly cut by the sample boundary, so its width proves nothing
-        widths = {len(record) for record in records if record}
-        if len(widths) == 1 and min(widths) > 1:
-            return guess
-    # The Sniffer is fooled by ragged or one-line files; the header alone is the best remaining witness.
-    header = sample.splitlines()[0]
-    counts = {d: len(next(csv.reader([header], delimiter=d))) - 1 for d in _DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
-
-
-def _csv_grid(data: bytes, shown: str) -> tuple[pd.DataFrame, np.ndarray]:
-    encoding = _encoding(data, shown)
-    if encoding == "utf-16":  # rare: decode once and hand the parser UTF-8 bytes
-        data, encoding = data.decode(encoding).encode("utf-8"), "utf-8"
-    elif encoding == "utf-8-sig":
-        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8"
-    # the parser reads the bytes itself: a decoded copy of a million-row file would cost gigabytes
-    body = data.lstrip(b"\r\n")  # the C parser cannot start on blank lines when it keeps blank lines
-    if not body[:4096].strip() and not body.strip():  # the full scan only for a file that starts blank
-        raise SourceError(f"{shown} is empty")
-    skipped = len(data[: len(data) - len(body)].decode(encoding).splitlines())
-    sample = body[:_SNIFF_CHARS].decode(encoding, errors="ignore")
-    try:
-        grid = pd.read_csv(
-            io.BytesIO(body),
-            encoding=encoding,
-            sep=_sniff_delimiter(sample, truncated=len(body) > _SNIFF_CHARS),
-            header=None,
-            dtype=object,
-            keep_default_na=False,  # "NA", "null", "N/A" are values someone typed, not missing data
-            na_values=[""],
-            skip_blank_lines=False,  # blank lines still count as rows when a person opens the file
-            quotechar='"',
-            engine="c",
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        message = str(error).replace("Error tokenizing data. C error: ", "").strip()
-        raise SourceError(f"cannot parse {shown}: {message}") from error
-    return grid, np.arange(len(grid), dtype="int64") + skipped + 1
-
-
-def _cell(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value or None
-    if isinstance(value, bool):  # before int: bool is an int
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # Excel stores every number as a float; an id typed as 5 must not become "5.0"
-    if isinstance(value, dt.datetime):  # before date: datetime is a date
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
-def _excel_grid(data: bytes, sheet: str | None, shown: str) -> tuple[pd.DataFrame, np.ndarray]:
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as error:
-        raise SourceError(f"{shown} is not a readable XLSX workbook: {error}") from error
-    try:
-        sheets = book.worksheets
-        if sheet is None:
-            chosen = sheets[0] if sheets else None
-        else:  # people type sheet names by hand in the config, so a near match is accepted after an exact one
-            loose = {ws.title.strip().casefold(): ws for ws in reversed(sheets)}
-            chosen = next((ws for ws in sheets if ws.title == sheet), loose.get(sheet.strip().casefold()))
-        if chosen is None:
-            present = ", ".join(repr(ws.title) for ws in sheets) or "none"
-            raise SourceError(f"{shown} has no sheet {sheet!r}; sheets present: {present}")
-        chosen.reset_dimensions()  # stored dimensions are often wrong and would cut columns off
-        rows = [[_cell(value) for value in row] for row in chosen.iter_rows(values_only=True)]
-    finally:
-        book.close()
-    width = max(map(len, rows), default=0)
-    grid = pd.DataFrame([row + [None] * (width - len(row)) for row in rows], dtype=object)
-    return grid, np.arange(1, len(rows) + 1, dtype="int64")  # openpyxl yields blank rows too
-
-
 def _to_table(grid: pd.DataFrame, rows: np.ndarray, shown: str) -> pd.DataFrame:
     values = grid.to_numpy(dtype=object, copy=True)
     present = pd.notna(values)  # one vectorised pass serves header search, empty rows and None-filling
@@ -290,7 +182,7 @@ def _to_table(grid: pd.DataFrame, rows: np.ndarray, shown: str) -> pd.DataFrame:
     # Slices instead of masks in the usual case (no blank rows) keep a million-row read free of copies.
     kept = slice(top + 1, None) if keep[top + 1 :].all() else keep
     body, body_present = values[kept], present[kept]
-    positions, names, used = [], [], {ROW_COLUMN}
+    positions, names, used, headers = [], [], {ROW_COLUMN}, {}
     for position, value in enumerate(values[top]):
         name = str(value).strip() if present[top, position] else ""
         if not name:
@@ -304,97 +196,16 @@ def _to_table(grid: pd.DataFrame, rows: np.ndarray, shown: str) -> pd.DataFrame:
         used.add(unique)
         positions.append(position)
         names.append(unique)
+        headers[unique] = (name, position)
     if positions != list(range(values.shape[1])):
         body = body[:, positions]
     table = pd.DataFrame(body, columns=names, dtype=object, copy=False)
     table[ROW_COLUMN] = rows[kept]
+    table.attrs[HEADERS_ATTR] = headers  # a mapped header written twice is refused by find_column
     return table
 
 
-# --- the changes sensor (DESIGN §1.5): did the file change since the cursor, asked cheaply -------------
-
-
-def changed(spec, context, cursor: str | None) -> Change:
-    """A local file by its size and modification time; a URL by a conditional GET on its ETag /
-    Last-Modified (304 = unchanged), so the roster itself is not downloaded to find out."""
-    path = context.config.resolve_path(spec.path)
-    shown = _display(path)
-    if urlsplit(path).scheme.lower() in ("http", "https"):
-        return _url_change(path, shown, spec, context, cursor)
-    return _local_change(path, shown, cursor)
-
-
-def _local_change(path: str, shown: str, cursor: str | None) -> Change:
-    try:
-        stat = Path(path).expanduser().stat()
-    except OSError as error:
-        reason = "file not found" if isinstance(error, FileNotFoundError) else error.strerror or str(error)
-        raise SourceError(f"cannot read {shown}: {reason}") from error
-    seen = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    now = json.dumps(seen, sort_keys=True)
-    stamp = dt.datetime.fromtimestamp(stat.st_mtime_ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    if cursor is None:
-        return Change(True, now, f"{shown}: first look (modified {stamp})")
-    if _loads(cursor) == seen:
-        return Change(False, now, f"{shown} unchanged since {stamp}")
-    return Change(True, now, f"{shown} changed (modified {stamp}, {stat.st_size} bytes)")
-
-
-def _url_change(url: str, shown: str, spec, context, cursor: str | None) -> Change:
-    """Before the sensor's first look, the validators the last sync read kept are the baseline."""
-    known = _loads(cursor) if cursor is not None else {}
-    if not known and context.cursors is not None:
-        known = {name: context.cursors.get(name) for name in ("etag", "last_modified")}
-    known = {name: known.get(name) for name in _NAMES if known.get(name)}
-    headers = {}
-    if known.get("etag"):
-        headers["If-None-Match"] = known["etag"]
-    if known.get("last_modified"):
-        headers["If-Modified-Since"] = known["last_modified"]
-    auth = _basic_auth(spec.username, spec.password)
-    client = context.session if context.session is not None else http.new_session()
-    try:
-        response = http.request(
-            client,
-            "GET",
-            url,
-            auth=auth,
-            headers=headers,
-            timeout=TIMEOUT_SECONDS,
-            stream=True,
-            deadline=context.deadline,
-        )
-        response.close()  # only the status and headers are wanted, never the body
-    except requests.RequestException as error:
-        raise SourceError(f"cannot check {shown}: {type(error).__name__}") from error
-    finally:
-        if context.session is None:
-            client.close()
-    if response.status_code == 304:
-        seen = known | {name: value for name, value in _validators(response).items() if value}
-        return Change(False, json.dumps(seen, sort_keys=True), f"{shown} unchanged (HTTP 304 Not Modified)")
-    if not 200 <= response.status_code < 300:
-        hint = " (check the username and password)" if response.status_code in (401, 403) else ""
-        reason = f"{response.status_code} {response.reason or ''}".strip()
-        raise SourceError(f"cannot check {shown}: HTTP {reason}{hint}")
-    seen = {name: value for name, value in _validators(response).items() if value}
-    now = json.dumps(seen, sort_keys=True)
-    if not seen:
-        # the look's time as cursor: each such look is a new change, so the run it asks for is never a repeat
-        now = json.dumps({"looked_at": dt.datetime.now(dt.UTC).isoformat()})
-        return Change(True, now, f"{shown}: cannot tell (the server sends no ETag or Last-Modified)")
-    if not known:
-        return Change(True, now, f"{shown}: first look")
-    if all(known.get(name) == value for name, value in seen.items()):
-        # a server that ignores conditional headers still answers with the same validators
-        return Change(False, now, f"{shown} unchanged (same {' and '.join(_NAMES[name] for name in seen)})")
-    return Change(True, now, f"{shown} changed (new {_NAMES['etag' if 'etag' in seen else 'last_modified']})")
-
-
-_NAMES = {"etag": "ETag", "last_modified": "Last-Modified"}
-
-
-def _validators(response: requests.Response) -> dict[str, str | None]:
+def response_validators(response: requests.Response) -> dict[str, str | None]:
     return {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
 
 
@@ -402,10 +213,8 @@ def _basic_auth(username: str | None, password: str | None) -> tuple[str, str] |
     return (username or "", password or "") if username is not None or password is not None else None
 
 
-def _loads(cursor: str) -> dict:
-    """A cursor written by an older version, or by hand, is no cursor: the next look counts as the first."""
-    try:
-        value = json.loads(cursor)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+def changed(spec, context, cursor: str | None):
+    """The changes sensor's question for a file source (see file_changes.py)."""
+    from rostersync_pipelines.sources import file_changes
+
+    return file_changes.changed(spec, context, cursor)

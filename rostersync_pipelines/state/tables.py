@@ -120,3 +120,61 @@ quarantine = sa.Table(
     sa.Column("first_failed_at", sa.DateTime, nullable=False),
     sa.Column("last_failed_at", sa.DateTime, nullable=False),
 )
+# learning (state/deliveries.py): the last delivered fingerprint of every learning record, per destination
+learning_deliveries = sa.Table(
+    "learning_deliveries",
+    metadata,
+    sa.Column("sync", sa.String(200), primary_key=True),
+    sa.Column("destination", sa.String(300), primary_key=True),  # embedded | the org's instance URL
+    sa.Column("kind", sa.String(40), primary_key=True),  # course_progress | certificates | badges
+    sa.Column("external_id", sa.String(300), primary_key=True),
+    sa.Column("content_hash", sa.BigInteger),  # of what was last written; NULL: never written
+    sa.Column("day", sa.String(10), nullable=False),  # the record's last update (its partition)
+    sa.Column("status", sa.String(20), nullable=False),  # delivered | failed | unsent
+    sa.Column("record_id", sa.String(40)),  # the Salesforce record Id
+    sa.Column("error", sa.Text),  # Salesforce's statusCode: message, for failed and unsent records
+    sa.Column("attempted_at", sa.DateTime, nullable=False),
+    sa.Index("ix_learning_deliveries_status", "sync", "destination", "status"),
+)
+
+
+def _learning_table(name: str, *columns: sa.Column) -> sa.Table:
+    """The embedded learning destination: the Salesforce objects' fields as columns (DESIGN §1.4)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("external_id", sa.String(300), primary_key=True),
+        sa.Column("sync", sa.String(200), nullable=False, index=True),
+        sa.Column("salesforce_user_id", sa.String(18)),
+        sa.Column("salesforce_contact_id", sa.String(18)),
+        sa.Column("lms_user_id", sa.String(200)),
+        *columns,
+        sa.Column("delivered_at", sa.DateTime, nullable=False),
+    )
+
+
+learning_course_progress = _learning_table(
+    "learning_course_progress",
+    sa.Column("course_id", sa.Text),
+    sa.Column("course_name", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("completion_percent", sa.Float),
+    sa.Column("time_spent_seconds", sa.BigInteger),
+    sa.Column("enrolled_at", sa.String(30)),  # ISO 8601 UTC, as sent to Salesforce
+    sa.Column("completed_at", sa.String(30)),
+    sa.Column("score", sa.Float),
+)
+learning_certificates = _learning_table(
+    "learning_certificates",
+    sa.Column("course_id", sa.Text),
+    sa.Column("course_name", sa.Text),
+    sa.Column("issued_at", sa.String(30)),
+    sa.Column("expires_at", sa.String(30)),
+    sa.Column("url", sa.Text),
+)
+learning_badges = _learning_table(
+    "learning_badges",
+    sa.Column("badge_name", sa.Text),
+    sa.Column("badge_type", sa.Text),
+    sa.Column("issued_at", sa.String(30)),
+)

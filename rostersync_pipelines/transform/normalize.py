@@ -58,7 +58,9 @@ def normalize(raw_users: pd.DataFrame, raw_departments: pd.DataFrame | None, syn
         OUT_OF_SCOPE,
     )
     rejects.append(skipped)
-    users, rejected = normalize_users(mapped, department_codes, department_problems, sync.policies)
+    users, rejected = normalize_users(
+        mapped, department_codes, department_problems, sync.policies, sync.status_values
+    )
     rejects.append(rejected)
     return Canonical(
         users=users, departments=departments, groups=group_table(users), rejects=concat_rejects(rejects)

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rostersync_pipelines.config import Policies
+from rostersync_pipelines.config import Policies, StatusValues
 from rostersync_pipelines.frames import as_objects, fill, nones
 from rostersync_pipelines.schema import CUSTOM_PREFIX, NOT_SYNCED, ROW, USER_COLUMNS
 from rostersync_pipelines.transform.identity import exact_duplicates, folded, shared_values
 from rostersync_pipelines.transform.rejects import concat_rejects, split_off
+from rostersync_pipelines.transform.values import value_problems
 
 SOURCE = "users"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
-INACTIVE = {
-    "inactive",
-    "terminated",
-    "disabled",
-    "false",
-    "0",
-    "no",
-    "n",
-    "leaver",
-    "left",
-    "suspended",
-    "deleted",
-}
-ACTIVE = {"active", "enabled", "true", "1", "yes", "y", "employed", "current", "on leave", "leave"}
 
 
 def normalize_users(
@@ -37,6 +24,7 @@ def normalize_users(
     department_codes: pd.Series | None,
     department_problems: dict[str, str],
     policies: Policies,
+    status_values: StatusValues | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(canonical users, rejects). `department_codes` maps folded code or unique key -> canonical code."""
     for column in USER_COLUMNS:
@@ -53,6 +41,8 @@ def normalize_users(
         rejects.append(rejected)
 
     reject(frame["login"].isna(), "no login or email")
+    unusable = value_problems(frame, [*USER_COLUMNS, *custom], policies.max_lengths)
+    reject(unusable.notna(), unusable)
     repeated, first_row = exact_duplicates(frame, [*USER_COLUMNS, *custom], anchor="login")
     reject(repeated, fill("duplicate of row {}", first_row[repeated]))
     for key in ("user_unique_key", "login", "email"):
@@ -62,13 +52,9 @@ def normalize_users(
     bad_email = frame["email"].notna() & ~frame["email"].str.fullmatch(EMAIL).fillna(False).astype(bool)
     reject(bad_email, fill('invalid email "{}"', frame.loc[bad_email, "email"]))
 
-    status = frame["status"].str.strip().str.casefold()
-    unknown_status = status.notna() & ~status.isin(INACTIVE | ACTIVE)
-    reject(
-        unknown_status,
-        fill('unknown status "{}"; use Active or Inactive', frame.loc[unknown_status, "status"]),
-    )
-    frame["status"] = status.isin(INACTIVE).map({True: "inactive", False: "active"}).astype(object)
+    status, unknown_status, hint = read_status(frame["status"], status_values or StatusValues())
+    reject(unknown_status, fill('unknown status "{}"; ' + hint, frame.loc[unknown_status, "status"]))
+    frame["status"] = status[frame.index]
 
     parsed = parse_dates(frame["termination_date"])
     bad_date = frame["termination_date"].notna() & parsed.isna()
@@ -93,6 +79,26 @@ def normalize_users(
         column = CUSTOM_PREFIX + name
         frame[column] = frame[column].where(frame[column].notna(), default) if column in frame else default
     return frame.reset_index(drop=True), concat_rejects(rejects)
+
+
+def read_status(values: pd.Series, status_values: StatusValues) -> tuple[pd.Series, pd.Series, str]:
+    """(active | inactive per row, mask of values in neither list, what to write instead).
+
+    Each source writes status its own way (Salesforce IsActive true/false, an HR export Active/Leaver), so
+    the lists come from the sync's `status_values`; a blank status is active, as the LMS would assume.
+    """
+    folded = values.str.strip().str.casefold()
+    inactive = {value.strip().casefold() for value in status_values.inactive}
+    active = {value.strip().casefold() for value in status_values.active}
+    unknown = folded.notna() & ~folded.isin(inactive | active)
+    status = folded.isin(inactive).map({True: "inactive", False: "active"}).astype(object)
+    if status_values == StatusValues():
+        hint = "use Active or Inactive"
+    else:
+        hint = (
+            "use one of " + ", ".join([*status_values.active, *status_values.inactive]) + " (status_values)"
+        )
+    return status, unknown, hint
 
 
 def parse_dates(values: pd.Series) -> pd.Series:

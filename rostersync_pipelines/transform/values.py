@@ -41,7 +41,9 @@ def value_problems(frame: pd.DataFrame, columns: list[str], limits: dict[str, in
         if control.any():
             codes = frame.loc[control, column].str.extract(f"({CONTROL})", expand=False)
             shown = codes.map(lambda char: "NUL" if char == "\x00" else f"U+{ord(char):04X}")
-            reason = reason.where(reason.notna() | ~control, f"{name} has a control character (" + shown + ")")
+            reason = reason.where(
+                reason.notna() | ~control, f"{name} has a control character (" + shown + ")"
+            )
         if too_long.any():
             text_length = pd.Series(lengths, index=frame.index)[too_long].map("{:,}".format)
             message = f"{name} is " + text_length + f" characters long; at most {limit:,}"
