@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+
+import requests
+from requests.adapters import BaseAdapter
 
 from rostersync_pipelines.config_targets import RateLimit
 
@@ -36,8 +40,30 @@ class TokenBucket:
                 now = self.clock()
                 self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
                 self.stamp = now
-                if self.tokens >= 1:
+                if self.tokens >= 1 - 1e-9:  # float rounding must not leave a wait too small to pass
                     self.tokens -= 1
                     return
                 wait = (1 - self.tokens) / self.rate
             self.sleep(wait)
+
+
+class PacedAdapter(BaseAdapter):
+    """Takes a token before every HTTP call: one change may cost two calls (a sign-up, then a branch), and
+    a retry after a 429 is a call too, so the LMS's limit is kept per call, not per change."""
+
+    def __init__(self, inner: BaseAdapter, take: Callable[[], None]):
+        super().__init__()
+        self.inner, self.take = inner, take
+
+    def send(self, request, **kwargs):
+        self.take()
+        return self.inner.send(request, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def pace_session(session: requests.Session, take: Callable[[], None]) -> None:
+    for prefix, adapter in list(session.adapters.items()):
+        if not isinstance(adapter, PacedAdapter):
+            session.mount(prefix, PacedAdapter(adapter, take))

@@ -57,6 +57,10 @@ STATE_TABLES = {
     "source_cursors",
     "sync_locks",
     "quarantine",
+    "learning_deliveries",
+    "learning_course_progress",
+    "learning_certificates",
+    "learning_badges",
 }
 LMS_TABLES = {
     "departments",
@@ -224,7 +228,9 @@ def test_sync_job_in_process(database_url, tmp_path, monkeypatch):
         ("source_users", "source_read"): True,
         ("source_departments", "source_read"): True,
         ("sync_plan", "held_changes"): True,
-        ("applied_lms_state", "nothing_left_to_do"): True,
+        ("sync_plan", "conflicts"): True,
+        ("sync_plan", "plan_errors"): True,
+        ("applied_lms_state", "converged"): True,
     }
     assert_demo_lms(database_url)
 

@@ -10,6 +10,7 @@ names on users (targets/scim_departments.py).
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 
 import pandas as pd
 
@@ -39,6 +40,14 @@ class ScimLms:
             str, str
         ] = {}  # resource id -> its ETag (meta.version), when the server gives one
         self.lock = threading.Lock()
+        # one write at a time per resource: concurrent PATCHes of one group (its memberships) would all send
+        # the same If-Match, and every one but the first would be refused with 412
+        self.writing: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    @property
+    def http_session(self):
+        """The session every call goes through: the apply engine paces it to the LMS's rate limit."""
+        return self.client.session
 
     def dispose(self) -> None:
         self.client.close()
@@ -108,8 +117,11 @@ class ScimLms:
         return lms_id
 
     def _patch(self, path: str, operations: list[dict], doing: str, resource_id: str) -> None:
-        response = self.client.patch(path, operations, doing, self.versions.get(resource_id))
-        self._written(response, resource_id)
+        with self.lock:
+            writing = self.writing[resource_id]
+        with writing:
+            response = self.client.patch(path, operations, doing, self.versions.get(resource_id))
+            self._written(response, resource_id)
 
     def _delete_users(self, lms_id: str, _values) -> str:
         self.client.call(

@@ -5,13 +5,15 @@ scim2-server itself, exactly as its `scim2-server --bearer-token` command builds
 it as an LMS would deploy it and adds test knobs that sit in front, as a load balancer would:
 - it is mounted under a path prefix (`/scim`, so the base URL is https://lms.example.com/scim/v2);
 - `fail(status, times, retry_after)` answers the next calls with a SCIM Error (429 / 500 bursts);
-- it counts calls by method, so a test can say "zero write calls".
+- it counts calls by method, so a test can say "zero write calls";
+- `latency` (seconds) delays every call, as a distant server would, so an apply lasts long enough to kill.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 
 from scim2_models import ScimProvider
@@ -41,9 +43,15 @@ def scim_app(token: str, max_results: int = 1000) -> tuple[BearerTokenApplicatio
 
 
 class ScimPeer:
-    def __init__(self, token: str = "scim-test-token", prefix: str = "/scim", max_results: int = 1000):
+    def __init__(
+        self,
+        token: str = "scim-test-token",
+        prefix: str = "/scim",
+        max_results: int = 1000,
+        latency: float = 0.0,
+    ):
         self.app, self.storage = scim_app(token, max_results)
-        self.prefix = prefix
+        self.prefix, self.latency = prefix, latency
         self.calls: Counter[str] = Counter()  # method -> calls that reached scim2-server
         self.failures: list[tuple[int, int | None]] = []  # (status, Retry-After) answered next, in order
         self.lock = threading.Lock()
@@ -64,6 +72,8 @@ class ScimPeer:
         ]
 
     def __call__(self, environ, start_response):
+        if self.latency:
+            time.sleep(self.latency)
         path = environ.get("PATH_INFO", "")
         if not (path == self.prefix or path.startswith(self.prefix + "/")):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
