@@ -27,6 +27,7 @@ from rostersync_pipelines import http
 from rostersync_pipelines.errors import SourceError, TargetError, TransientTargetError
 from rostersync_pipelines.learning.destinations import OUTCOME_COLUMNS, DeliveryStopped, destination_key
 from rostersync_pipelines.learning.kinds import Kind, salesforce_fields
+from rostersync_pipelines.sources.salesforce import said
 from rostersync_pipelines.sources.salesforce_auth import RetryingSession, connect
 from rostersync_pipelines.sources.soql import quote
 
@@ -136,15 +137,6 @@ def _first_error(errors: list[dict]) -> str:
     first = errors[0]
     fields = f" ({', '.join(first['fields'])})" if first.get("fields") else ""
     return f"{first.get('statusCode')}: {first.get('message')}{fields}"
-
-
-def said(error: SalesforceError) -> tuple[str, str]:
-    """Salesforce's errorCode and the first line of its message, from a `[{errorCode, message}]` body."""
-    content = error.content
-    if not (isinstance(content, list) and content and isinstance(content[0], dict)):
-        return "", ""
-    lines = str(content[0].get("message") or "").strip().splitlines()
-    return str(content[0].get("errorCode") or ""), lines[0] if lines else ""
 
 
 @contextmanager

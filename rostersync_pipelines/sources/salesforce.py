@@ -190,8 +190,9 @@ def _bulk_pages(sf, obj: str, soql: str, names: list[str]) -> list[pd.DataFrame]
     return [csv_page(text, names) for text in results]
 
 
-def _said(error: SalesforceError) -> tuple[str, str]:
-    """Salesforce's errorCode and message from an error body (a list of {errorCode, message})."""
+def said(error: SalesforceError) -> tuple[str, str]:
+    """Salesforce's errorCode and the first line of its message, from a `[{errorCode, message}]` body
+    (the learning destination reads Salesforce's refusals the same way)."""
     content = error.content
     if not (isinstance(content, list) and content and isinstance(content[0], dict)):
         return "", ""
@@ -208,7 +209,7 @@ def _translated(spec, context):
     except (SourceError, ConfigError):
         raise
     except SalesforceRefusedRequest as error:
-        code, message = _said(error)
+        code, message = said(error)
         if code == "REQUEST_LIMIT_EXCEEDED":
             raise SourceError(
                 f"{source}: Salesforce refused the read: REQUEST_LIMIT_EXCEEDED ({message}); the org's API "
@@ -219,7 +220,7 @@ def _translated(spec, context):
             f"user API Enabled and read access to {spec.object}"
         ) from None
     except SalesforceMalformedRequest as error:
-        code, message = _said(error)
+        code, message = said(error)
         raise SourceError(f"{source}: Salesforce refused the query: {code} ({message})") from None
     except SalesforceResourceNotFound:
         raise SourceError(
@@ -227,7 +228,7 @@ def _translated(spec, context):
             f"{spec.object}; check instance_url and api_version"
         ) from None
     except SalesforceGeneralError as error:
-        code, message = _said(error)
+        code, message = said(error)
         raise SourceError(
             f"{source}: Salesforce did not answer (HTTP {error.status} {code}) after retries; try again later"
         ) from None

@@ -37,6 +37,11 @@ class IspringLearn:
         self._logins: dict[str, str] | None = None  # user id -> login
         self._members: dict[str, set[str]] | None = None  # group id -> user ids
 
+    @property
+    def http_session(self):
+        """The session every call goes through: the apply engine paces it to the LMS's rate limit."""
+        return self.client.session
+
     def dispose(self) -> None:
         self.client.close()
 

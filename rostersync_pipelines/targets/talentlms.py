@@ -44,6 +44,11 @@ class TalentLms:
         self._lock = threading.Lock()
         self._loaded: set[str] = set()
 
+    @property
+    def http_session(self):
+        """The session every call goes through: the apply engine paces it to the LMS's rate limit."""
+        return self.client.session
+
     def dispose(self) -> None:
         self.client.session.close()
 
