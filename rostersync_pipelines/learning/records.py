@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -23,6 +24,7 @@ from rostersync_pipelines.targets.embedded import EmbeddedLms
 
 MAX_EXTERNAL_ID = 255  # a Text(255) External ID field
 RECORD_COLUMNS = ["lms_user_id", "updated_at", "day"]
+API_READERS = {"talentlms": "talentlms_records", "ispring": "ispring_records"}  # target kind -> module
 
 
 @dataclass
@@ -47,10 +49,12 @@ class LearningRecords:
 
 def read(config: Config, sync_name: str, first_day: dt.date, last_day: dt.date) -> LearningRecords:
     target = config.syncs[sync_name].target
+    if target.kind in API_READERS:
+        return LearningRecords(first_day, last_day, _api(target).read(target, sync_name, first_day, last_day))
     if target.kind != "embedded":
         raise TargetError(
-            f"sync {sync_name}: learning records are read from the embedded LMS only so far, not from a "
-            f"{target.kind} target; set learning aside for this sync or use an embedded target"
+            f"sync {sync_name}: learning records are read from embedded, TalentLMS and iSpring targets only, "
+            f"not from a {target.kind} target; set learning aside for this sync or use one of those targets"
         )
     lms = EmbeddedLms(config.resolve_url(target.url))
     start = dt.datetime.combine(first_day, dt.time())
@@ -74,7 +78,8 @@ def shape(kind: Kind, raw: pd.DataFrame, sync_name: str) -> pd.DataFrame:
     out["external_id"] = external_ids(kind, raw, sync_name)
     out["salesforce_user_id"] = None
     out["salesforce_contact_id"] = None
-    out["lms_user_id"] = raw["user_id"].astype("Int64").astype(str).where(raw["user_id"].notna(), None)
+    ids = raw["user_id"].astype("Int64") if pd.api.types.is_numeric_dtype(raw["user_id"]) else raw["user_id"]
+    out["lms_user_id"] = ids.astype(str).where(raw["user_id"].notna(), None)  # an API's ids are text
     for column in kind.fields:
         if column in kind.times:
             out[column] = iso_times(raw[column])
@@ -149,6 +154,9 @@ def changed_days(config: Config, sync_name: str, since: str | None) -> tuple[lis
 
 def lms_users(config: Config, sync_name: str) -> pd.DataFrame:
     """id, email, user_unique_key of every LMS user (text), for finding learners in Salesforce."""
+    target = config.syncs[sync_name].target
+    if target.kind in API_READERS:
+        return _api(target).lms_users(target)
     lms = EmbeddedLms(config.resolve_url(config.syncs[sync_name].target.url))
     users = embedded_schema.users
     try:
@@ -158,3 +166,8 @@ def lms_users(config: Config, sync_name: str) -> pd.DataFrame:
         lms.dispose()
     frame["id"] = frame["id"].astype(str)
     return frame.astype(object).where(frame.notna(), None)
+
+
+def _api(target):
+    """The reader module of an API target (imported late: it imports this module's shaping)."""
+    return importlib.import_module(f"rostersync_pipelines.learning.{API_READERS[target.kind]}")

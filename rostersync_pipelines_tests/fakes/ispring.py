@@ -23,6 +23,7 @@ from collections import deque
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from rostersync_pipelines_tests.fakes.ispring_learning import LEARNING_ROUTES
 from rostersync_pipelines_tests.fakes.ispring_routes import ROUTES, Refused
 
 TOKEN_LIFETIME = 1800
@@ -155,7 +156,7 @@ class IspringFake:
             if path == "/api/v3/token" and method == "POST":
                 return 200, self._token(parse_qs(raw.decode())), []
             self._authorize(environ.get("HTTP_AUTHORIZATION", ""))
-            for route_method, pattern, handler in ROUTES:
+            for route_method, pattern, handler in (*ROUTES, *LEARNING_ROUTES):
                 match = re.fullmatch(pattern, path)
                 if match and route_method == method:
                     body = json.loads(raw) if raw else None

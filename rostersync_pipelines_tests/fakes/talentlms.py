@@ -18,8 +18,9 @@ from collections import Counter, deque
 from urllib.parse import parse_qsl, unquote
 
 from rostersync_pipelines_tests.fakes.talentlms_actions import PortalActions, Refused
+from rostersync_pipelines_tests.fakes.talentlms_learning import LearningActions
 
-READS = {"users", "groups", "branches", "getcustomregistrationfields", "ratelimit", "siteinfo"}
+READS = {"users", "groups", "branches", "courses", "getcustomregistrationfields", "ratelimit", "siteinfo"}
 POSTS = {"usersignup", "edituser", "creategroup", "createbranch", "deletebranch", "deleteuser"}
 GETS = READS | {
     "usersetstatus",
@@ -30,7 +31,7 @@ GETS = READS | {
 }
 
 
-class FakeTalentLms(PortalActions):
+class FakeTalentLms(LearningActions, PortalActions):
     def __init__(
         self, api_key="test-key", rate_limit=(200, 5.0), latency=0.0, custom_fields=(), signup_status="active"
     ):
