@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import requests
 
-from rostersync_pipelines.apply_pacing import TokenBucket
+from rostersync_pipelines.apply_pacing import TokenBucket, pace_session
 from rostersync_pipelines.config_targets import RateLimit
 from rostersync_pipelines.errors import TargetError, TransientTargetError
 from rostersync_pipelines.http import backoff
@@ -44,6 +44,7 @@ USER_REFERENCES = ("manager_id", "functional_manager_id")
 TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientTargetError)
 STOP_SHARE, STOP_MINIMUM = 0.4, 10
 BATCH = 64
+BULK_BATCH = 2_000  # a target with apply_batch takes a journaled batch in one call (one transaction)
 
 
 @dataclass
@@ -94,12 +95,17 @@ class Applier:
     ):
         self.target, self.journal, self.plan_id, self.sync = target, journal, plan_id, sync
         self.bucket = TokenBucket(rate_limit, sleep=sleep)
+        session = getattr(target, "http_session", None)  # an API target: pace each HTTP call it makes
+        self.per_call = session is not None and rate_limit is not None
+        if self.per_call:
+            pace_session(session, self.bucket.take)
         self.concurrency, self.retries, self.sleep = concurrency, retries, sleep
         self.on_batch = on_batch or (lambda done, total: None)
         self.result = ApplyResult()
         self.done = journal.done(plan_id)
         self.unconfirmed = {(int(r.seq), int(r.part)) for r in journal.unconfirmed(plan_id).itertuples()}
         self.attempted = self.finished = self.total = 0
+        self.batched = hasattr(target, "apply_batch")
 
     def run(self, changes: pd.DataFrame) -> ApplyResult:
         rows = applicable(changes)
@@ -118,7 +124,13 @@ class Applier:
 
     @staticmethod
     def _records(frame: pd.DataFrame):
-        return zip(frame["seq"] if "seq" in frame else frame.index, frame.to_dict("records"), strict=True)
+        # the rows as dicts built from column lists: to_dict("records") boxed every cell one by one
+        names = list(frame.columns)
+        rows = [
+            dict(zip(names, cells, strict=True))
+            for cells in zip(*(frame[n].tolist() for n in names), strict=True)
+        ]
+        return zip(frame["seq"] if "seq" in frame else frame.index, rows, strict=True)
 
     def _task(self, seq: int, row: dict, deferred: list[Task]) -> Task | None:
         values = dict(row["values"] or {})
@@ -141,12 +153,12 @@ class Applier:
 
     def _send_all(self, tasks: list[Task], pool: ThreadPoolExecutor) -> bool:
         """Send tasks in journaled batches; False when the failure share says stop."""
-        for start in range(0, len(tasks), BATCH):
-            batch = [task for task in tasks[start : start + BATCH] if not self._already_done(task)]
+        for start, end in self._batches(len(tasks)):
+            batch = [task for task in tasks[start:end] if not self._already_done(task)]
             if not batch:
                 continue
             self.journal.start([self._entry(task) for task in batch])
-            outcomes = list(pool.map(self._execute, batch))
+            outcomes = self._execute_batch(batch) if self.batched else list(pool.map(self._execute, batch))
             links = [link for outcome in outcomes if (link := outcome.pop("link", None))]
             self.journal.finish(outcomes, self.sync, links)
             for task, outcome in zip(batch, outcomes, strict=True):
@@ -160,6 +172,15 @@ class Applier:
                 )
                 return False
         return True
+
+    def _batches(self, count: int):
+        """(start, end) of each journaled batch: BATCH at a time, or for a batch target doubling from BATCH
+        to BULK_BATCH, so the stop rule still judges the first BATCH changes before many more are sent."""
+        start, size = 0, BATCH
+        while start < count:
+            yield start, min(start + size, count)
+            start += size
+            size = min(size * 2, BULK_BATCH) if self.batched else BATCH
 
     def _already_done(self, task: Task) -> bool:
         previous = self.done.get((task.seq, task.part))
@@ -199,7 +220,8 @@ class Applier:
                     lms_id = self.target.find(operation)
                     outcome["adopted"] = lms_id is not None
                 if lms_id is None:
-                    self.bucket.take()
+                    if not self.per_call:
+                        self.bucket.take()
                     lms_id = self.target.apply(operation)
                 return outcome | {"outcome": "applied", "lms_id": lms_id, "link": self._link(task, lms_id)}
             except TRANSIENT as error:
@@ -212,6 +234,47 @@ class Applier:
             except TargetError as error:
                 return outcome | {"outcome": "failed", "message": str(error), "lms_id": task.row["lms_id"]}
         raise AssertionError("unreachable")
+
+    def _execute_batch(self, batch: list[Task]) -> list[dict]:
+        """A journaled batch in one `apply_batch` call; a create to look up first, or a batch the LMS did
+        not answer, goes change by change through `_execute` (its retries and look-ups)."""
+        outcomes: list[dict | None] = [None] * len(batch)
+        pending: list[tuple[int, Operation]] = []
+        for n, task in enumerate(batch):
+            if task.recheck:
+                outcomes[n] = self._execute(task)
+                continue
+            try:
+                pending.append((n, self._operation(task)))
+            except TargetError as error:
+                outcomes[n] = self._refused(task, error)
+        answers = None
+        if pending:
+            try:
+                self.bucket.take()
+                answers = self.target.apply_batch([operation for _, operation in pending])
+            except TRANSIENT:
+                answers = None
+        for k, (n, _) in enumerate(pending):
+            task = batch[n]
+            if answers is None:
+                task.recheck = True  # the batch may have landed before the connection broke
+                outcomes[n] = self._execute(task)
+            elif isinstance(answers[k], TargetError):
+                outcomes[n] = self._refused(task, answers[k])
+            else:
+                lms_id = answers[k]
+                outcome = {"plan_id": self.plan_id, "seq": task.seq, "part": task.part}
+                outcomes[n] = outcome | {
+                    "outcome": "applied",
+                    "lms_id": lms_id,
+                    "link": self._link(task, lms_id),
+                }
+        return outcomes
+
+    def _refused(self, task: Task, error: TargetError) -> dict:
+        outcome = {"plan_id": self.plan_id, "seq": task.seq, "part": task.part}
+        return outcome | {"outcome": "failed", "message": str(error), "lms_id": task.row["lms_id"]}
 
     @staticmethod
     def _link(task: Task, lms_id: str | None) -> dict | None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from rostersync_pipelines.config import CONFIG_ENV, Config, check_source_files, config_path, load_config
 from rostersync_pipelines.dagster_home import prepare_home
 from rostersync_pipelines.errors import RosterSyncError
-from rostersync_pipelines.state import StateStore
 
 USER_ERRORS = {
     "ConfigError",
@@ -86,6 +85,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from rostersync_pipelines.defs.build import build_definitions
+    from rostersync_pipelines.defs.cli_runs import run_job
     from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
 
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
@@ -99,9 +99,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     with DagsterInstance.get() as instance:
         for name in names:
             job_name = sync_job_name(name) if args.command == "sync" else plan_job_name(name)
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, run_config=QUIET_RUN, raise_on_error=False
-            )
+            result = run_job(defs, job_name, instance, QUIET_RUN)  # listed under its job in the UI
             failure = _user_failure(result)
             if failure:
                 problems.append(f"sync {name}: {failure}")
@@ -151,6 +149,8 @@ def _summary(config: Config, name: str, result) -> dict:
         materialization = event.event_specific_data.materialization
         if materialization.asset_key.path == [name, "sync_plan"]:
             plan_id = materialization.metadata["plan_id"].value
+    from rostersync_pipelines.state import StateStore  # pandas and SQLAlchemy: only commands that need them
+
     store = StateStore(config.resolve_url(config.state.url))
     try:
         plan = store.plan(plan_id)
@@ -197,6 +197,8 @@ def approve(config: Config, plan_id: str) -> int:
         raise RosterSyncError(
             f"no state database at {url[len('sqlite:///') :]}: nothing has been planned with this config"
         )
+    from rostersync_pipelines.state import StateStore
+
     store = StateStore(url)
     try:
         plan = store.plan(plan_id)

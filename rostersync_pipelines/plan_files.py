@@ -1,9 +1,12 @@
-"""The plan as a CSV file a person opens in Excel: every change, and cells that cannot run as formulas.
+"""The plan as files: a CSV a person opens in Excel (what changes), and the full plan as Parquet beside it.
 
-A source value such as `=1+2` or `@SUM(1+1)` would run when the plan is opened in a spreadsheet (CSV
-injection), so every cell that starts with `=`, `+`, `-`, `@`, tab or CR is prefixed with a quote, as OWASP
-recommends. The file is written beside its final name and renamed only once the plan is saved, so a failed
-save never leaves an orphan plan file behind.
+The CSV holds the rows that change, plus conflicts and errors: a million-person plan where 3% changes is a
+30,000-row sheet a person can read, not a million rows that take seconds to write and minutes to open.
+Every row, unchanged ones included, goes to `<plan id>.parquet` (columnar, written at disk speed), for
+audits and tools. A source value such as `=1+2` or `@SUM(1+1)` would run when the CSV is opened in a
+spreadsheet (CSV injection), so every CSV cell that starts with `=`, `+`, `-`, `@`, tab or CR is prefixed
+with a quote, as OWASP recommends. Both files are written beside their final names and renamed only once
+the plan is saved, so a failed save never leaves an orphan plan file behind.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 FORMULA_START = r"^[=+\-@\t\r]"
+PARTIAL = ".partial"
 
 
 def defuse(values: pd.Series) -> pd.Series:
@@ -29,23 +33,51 @@ def defuse(values: pd.Series) -> pd.Series:
     return values
 
 
-def write_plan_csv(plan: pd.DataFrame, path: Path) -> Path:
-    """Write to `<path>.partial`; `publish` renames it once the plan is in the state database."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shown = plan.copy()
+def shown(plan: pd.DataFrame) -> pd.Series:
+    """The rows a person needs to see: changes, conflicts and errors."""
+    return (plan["action"] != "none") | (plan["situation"] == "conflict") | plan["error"].notna()
+
+
+def _as_text(plan: pd.DataFrame) -> pd.DataFrame:
+    text = plan.copy()
     for column in ("changes", "values"):
-        shown[column] = shown[column].map(
-            lambda value: None if value is None else json.dumps(value, default=str)
-        )
-    for column in shown.columns:
-        if shown[column].dtype == object:
-            shown[column] = defuse(shown[column])
-    partial = path.with_name(path.name + ".partial")
-    shown.to_csv(partial, index_label="seq")
+        text[column] = [None if value is None else json.dumps(value, default=str) for value in text[column]]
+    return text
+
+
+def write_plan_csv(plan: pd.DataFrame, path: Path) -> Path:
+    """Write `<path>.partial` (the CSV) and the full plan's Parquet partial; `publish` renames both."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full = _as_text(plan)
+    _write_parquet(full, path.with_suffix(".parquet"))
+    sheet = full[shown(plan)]
+    for column in sheet.columns:
+        if sheet[column].dtype == object:
+            sheet[column] = defuse(sheet[column])
+    partial = path.with_name(path.name + PARTIAL)
+    sheet.to_csv(partial, index_label="seq")
     return partial
 
 
+def _write_parquet(full: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = full.rename_axis("seq").reset_index()
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column mixing kinds of values: keep each as text
+        texts = {
+            c: frame[c].map(lambda v: v if v is None else str(v)) for c in frame if frame[c].dtype == object
+        }
+        table = pa.Table.from_pandas(frame.assign(**texts), preserve_index=False)
+    pq.write_table(table, path.with_name(path.name + PARTIAL))
+
+
 def publish(partial: Path) -> str:
-    final = partial.with_name(partial.name.removesuffix(".partial"))
+    final = partial.with_name(partial.name.removesuffix(PARTIAL))
+    full = final.with_suffix(".parquet")
+    if full.with_name(full.name + PARTIAL).exists():
+        os.replace(full.with_name(full.name + PARTIAL), full)
     os.replace(partial, final)
     return str(final)

@@ -19,7 +19,7 @@ def prune_personal_data(config: Config) -> int:
     folder = Path(config.resolve_path(config.state.plans_dir))
     if folder.is_dir():
         cutoff = time.time() - config.state.retention_days * 86400
-        for file in folder.glob("*.csv"):
+        for file in (*folder.glob("*.csv"), *folder.glob("*.parquet"), *folder.glob("*.partial")):
             if file.stat().st_mtime < cutoff:
                 file.unlink(missing_ok=True)
                 removed += 1

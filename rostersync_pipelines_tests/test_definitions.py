@@ -134,24 +134,32 @@ def test_asset_graph_shape(demo_file, monkeypatch):
     """The parts of the snapshot other code relies on, spelled out so a bad snapshot update is caught."""
     defs = build(demo_file, monkeypatch)
     graph = defs.resolve_asset_graph()
-    keys = {tuple(key.path) for key in graph.get_all_asset_keys()}
-    assert keys == {("employees", name) for name in ASSET_NAMES}
-    assert graph.all_group_names == {"employees"}
+    roster = set(graph.asset_keys_for_group("employees"))
+    assert {tuple(key.path) for key in roster} == {("employees", name) for name in ASSET_NAMES}
+    assert "employees" in graph.all_group_names
     checks = {
         (check.asset_key.path[-1], check.name): graph.get_check_spec(check).blocking
         for check in graph.asset_check_keys
+        if check.asset_key in roster
     }
+    # no check blocks: held changes, conflicts and errors never stop the rest of a sync, so none says it does
     assert checks == {
         ("source_users", "source_read"): False,
         ("source_departments", "source_read"): False,
-        ("sync_plan", "held_changes"): True,
-        ("applied_lms_state", "nothing_left_to_do"): True,
+        ("sync_plan", "held_changes"): False,
+        ("sync_plan", "conflicts"): False,
+        ("sync_plan", "plan_errors"): False,
+        ("applied_lms_state", "converged"): False,
     }
     plan_job = defs.resolve_job_def("employees_plan_job")
     sync_job = defs.resolve_job_def("employees_sync_job")
     applied = dg.AssetKey(["employees", "applied_lms_state"])
     assert applied not in plan_job.asset_layer.selected_asset_keys, "the plan job must never write the LMS"
-    assert set(sync_job.asset_layer.selected_asset_keys) == set(graph.get_all_asset_keys())
+    assert set(sync_job.asset_layer.selected_asset_keys) == roster
+    for job in (plan_job, sync_job, defs.resolve_job_def("employees_approve_job")):
+        assert job.executor_def is dg.in_process_executor, f"{job.name} must run in one process"
+    # "Materialize all" in the UI runs Dagster's implicit asset job: one process too
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
     schedule = defs.resolve_schedule_def("employees_schedule")
     assert schedule.job_name == "employees_sync_job"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -187,18 +195,20 @@ def test_two_syncs_give_two_groups_with_distinct_keys(tmp_path, monkeypatch):
     defs = build(write_config(tmp_path, raw), monkeypatch)
     graph = defs.resolve_asset_graph()
 
-    assert graph.all_group_names == {"employees", "contractors"}
+    assert graph.all_group_names >= {"employees", "contractors"}
     by_group = {group: set(graph.asset_keys_for_group(group)) for group in ("employees", "contractors")}
     assert by_group["employees"].isdisjoint(by_group["contractors"])
     for group, keys in by_group.items():
         assert {tuple(key.path) for key in keys} == {(group, name) for name in ASSET_NAMES}
-    assert len(graph.asset_check_keys) == 8
+    roster_checks = [
+        key for key in graph.asset_check_keys if key.asset_key in set().union(*by_group.values())
+    ]
+    assert len(roster_checks) == 12
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {
-        "employees_plan_job",
-        "employees_sync_job",
-        "contractors_plan_job",
-        "contractors_sync_job",
+    assert jobs >= {
+        f"{group}_{kind}_job"
+        for group in ("employees", "contractors")
+        for kind in ("plan", "sync", "approve")
     }
     for group in by_group:
         selected = set(defs.resolve_job_def(f"{group}_sync_job").asset_layer.selected_asset_keys)
@@ -214,3 +224,57 @@ def test_a_sync_without_schedule_has_no_schedule(tmp_path, monkeypatch):
     defs = build(write_config(tmp_path, raw), monkeypatch)
     assert not list(defs.schedules or [])
     assert {job.name for job in defs.resolve_all_job_defs()} >= {"employees_plan_job", "employees_sync_job"}
+
+
+def test_lineage_reads_like_the_pipeline(demo_file, monkeypatch):
+    """sources -> canonical -> plan -> applied: each asset depends on what it reads, nothing more."""
+    graph = build(demo_file, monkeypatch).resolve_asset_graph()
+    sources = {"source_users", "source_departments"}
+    canonical = {"users", "departments", "groups", "rejects"}
+    expected = {name: sources for name in canonical} | {
+        "source_users": set(),
+        "source_departments": set(),
+        "sync_plan": canonical,
+        "applied_lms_state": {"sync_plan"},
+    }
+    parents = {
+        key.path[-1]: {parent.path[-1] for parent in graph.get(key).parent_keys}
+        for key in graph.asset_keys_for_group("employees")
+    }
+    assert parents == expected
+    assert sum(len(found) for found in parents.values()) == 13
+
+
+def test_every_asset_says_what_it_is_who_owns_it_and_when_it_is_late(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    raw = demo_config(tmp_path)
+    raw["syncs"]["employees"]["owners"] = ["team:hr-data", "ada@example.com"]
+    raw["syncs"]["employees"]["apply"] = "approved_only"
+    defs = build(write_config(tmp_path, raw), monkeypatch)
+    graph = defs.resolve_asset_graph()
+    kinds = {}
+    for key in graph.asset_keys_for_group("employees"):
+        node = graph.get(key)
+        kinds[key.path[-1]] = node.kinds
+        assert node.owners == ["team:hr-data", "ada@example.com"], key
+        assert node.tags["rostersync/sync"] == "employees"
+        assert node.tags["rostersync/apply"] == "approved_only"
+        assert node.code_version and node.code_version.startswith("0.1.0+"), key
+        policy = node.freshness_policy
+        # schedule 06:00, 12:00, 18:00: the longest gap is 18:00 -> 06:00, plus an hour to run
+        assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 13 * 3600, key
+    assert kinds["source_users"] == {"csv"}
+    assert kinds["source_departments"] == {"xlsx"}
+    assert kinds["applied_lms_state"] == {"sqlite"}
+    assert all(
+        kinds[name] == {"pandas"} for name in ("users", "departments", "groups", "rejects", "sync_plan")
+    )
+
+
+def test_the_approve_job_asks_for_the_plan_id(demo_file, monkeypatch):
+    job = build(demo_file, monkeypatch).resolve_job_def("employees_approve_job")
+    fields = job.run_config_schema.config_type.fields["ops"].config_type.fields
+    plan_id = fields["employees_approve_plan"].config_type.fields["config"].config_type.fields["plan_id"]
+    assert plan_id.is_required
+    assert "held_changes" in plan_id.description
+    assert job.tags["rostersync/sync"] == "employees"

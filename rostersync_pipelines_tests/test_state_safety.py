@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 
-import pandas as pd
 import pytest
 
 from rostersync_pipelines.apply import Applier
@@ -18,6 +17,7 @@ from rostersync_pipelines.errors import TargetError
 from rostersync_pipelines.state import StateStore
 from rostersync_pipelines.state.locks import SyncBusy
 from rostersync_pipelines.targets.base import Operation
+from rostersync_pipelines_tests.plan_rows import user_creates
 from rostersync_pipelines_tests.roster import Roster, person
 
 
@@ -124,28 +124,9 @@ class _Refusing:
         return None
 
 
-def _creates(count: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "seq": range(count),
-            "entity": "users",
-            "action": "create",
-            "situation": "unmatched",
-            "key": [f"u{n}" for n in range(count)],
-            "lms_id": None,
-            "source_id": [f"E{n}" for n in range(count)],
-            "held": False,
-            "error": None,
-            "changes": None,
-            "values": [{"login": f"u{n}"} for n in range(count)],
-            "order": 0,
-        }
-    ).set_index("seq", drop=False)
-
-
 def test_the_run_stops_when_more_than_forty_percent_are_refused(store):
     target = _Refusing()
-    result = Applier(target, store.journal, "p", "hr").run(_creates(200))
+    result = Applier(target, store.journal, "p", "hr").run(user_creates([f"u{n}" for n in range(200)]))
     assert result.stopped and "more than 40%" in result.stopped
     assert target.calls == 64  # the first journaled batch, then the stop
     assert len(store.journal.entries("p")) == 64

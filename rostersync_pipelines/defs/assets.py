@@ -1,56 +1,91 @@
 """One asset group per configured sync: sources -> canonical tables -> plan -> applied LMS state.
 
 Assets are thin: they call `rostersync_pipelines.steps` and describe the result for a person. Keys are
-[sync, name], so two syncs never collide and each shows as its own group in the UI.
+[sync, name], so two syncs never collide and each shows as its own group in the UI. Each asset reads only
+its parents: the canonical tables carry a digest of the sources they came from (row count, content hash,
+error), which is all planning needs of the sources, and the plan's value carries what apply and the
+re-plan after apply need, so the lineage reads like the pipeline.
 """
+
+from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from rostersync_pipelines import progress, retention, steps
 from rostersync_pipelines.config import Sync
-from rostersync_pipelines.defs.previews import markdown_table, table_metadata
+from rostersync_pipelines.defs import checks, metadata
+from rostersync_pipelines.defs.approve import approve_job_name, approve_link
+from rostersync_pipelines.defs.plan_metadata import describe_plan, plan_run_tags, rejects_metadata
+from rostersync_pipelines.defs.previews import table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
-from rostersync_pipelines.reconcile.rows import DESTRUCTIVE
+from rostersync_pipelines.defs.review import after_apply, applied_metadata
 from rostersync_pipelines.sources import SourceTable
 from rostersync_pipelines.transform.normalize import Canonical
 
 CANONICAL = ("users", "departments", "groups", "rejects")
-PLAN_PREVIEW = ["entity", "action", "situation", "key", "reason", "held"]
+DIGEST = "rostersync/sources"  # the attrs key of the rejects table that carries the source digests
 
 
-def source_asset(sync_name: str, source_name: str) -> dg.AssetsDefinition:
+@dataclass
+class SourceDigest:
+    """What planning needs of a source as read, without its rows: enough to hold changes safely."""
+
+    name: str
+    rows: int
+    error: str | None
+    fingerprint: dict
+    origin: dict = field(default_factory=dict)
+    frame: None = None
+
+
+@dataclass
+class ReviewedPlan(steps.PlannedSync):
+    """The plan with what applying it and re-planning after apply read: the canonical tables and digests."""
+
+    canonical: Canonical | None = None
+    sources: dict[str, SourceDigest] = field(default_factory=dict)
+
+
+def digest(table: SourceTable) -> SourceDigest:
+    return SourceDigest(table.name, table.rows, table.error, steps.fingerprint(table), table.origin)
+
+
+def source_asset(sync_name: str, sync: Sync, source_name: str) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, f"source_{source_name}"])
+    spec = sync.sources[source_name]
 
     @dg.asset(
         key=key,
-        group_name=sync_name,
         description=f"The {source_name} source of sync {sync_name}, as read: every value text.",
-        check_specs=[dg.AssetCheckSpec("source_read", asset=key, description="the source could be read")],
-        kinds={"pandas"},
+        check_specs=checks.specs(key, "source_read"),
+        kinds={metadata.source_kind(spec)},
+        **metadata.common(sync_name, sync, spec),
     )
     def _source(rostersync: RosterSyncConfig):
         config = rostersync.load()
         table = steps.read_one_source(config, sync_name, source_name)
-        metadata = table_metadata(table.frame) | ({"error": table.error} if table.error else {})
-        check = dg.AssetCheckResult(
-            passed=table.error is None,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"error": table.error or "", "rows": table.rows},
-        )
-        return dg.MaterializeResult(value=table, metadata=metadata, check_results=[check])
+        shown = table_metadata(table.frame) | {"read from": table.origin.get("read from", "")}
+        if table.error:
+            shown["error"] = table.error
+        return dg.MaterializeResult(value=table, metadata=shown, check_results=[checks.source_read(table)])
 
     return _source
 
 
 def canonical_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     sources = list(sync.sources)
+    part = {"fields": sync.fields, "rules": sync.rules, "status_values": sync.status_values}
 
     @dg.multi_asset(
         name=f"{sync_name}_canonical",
-        group_name=sync_name,
         outs={
-            name: dg.AssetOut(key=dg.AssetKey([sync_name, name]), description=_CANONICAL_DESCRIPTIONS[name])
+            name: dg.AssetOut(
+                key=dg.AssetKey([sync_name, name]),
+                description=_CANONICAL_DESCRIPTIONS[name],
+                kinds={"pandas"},
+                **metadata.common(sync_name, sync, part),
+            )
             for name in CANONICAL
         },
         ins={
@@ -59,18 +94,15 @@ def canonical_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         required_resource_keys={"rostersync"},
     )
     def _canonical(context: AssetExecutionContext, **tables: SourceTable):
-        config = context.resources.rostersync.load()
         by_name = {name: tables[f"source_{name}"] for name in sources}
-        canonical = steps.canonicalize(by_name, config.syncs[sync_name])
+        canonical = steps.canonicalize(by_name, sync)
+        canonical.rejects.attrs[DIGEST] = {name: digest(table) for name, table in by_name.items()}
         for name in CANONICAL:
             frame = getattr(canonical, name)
-            metadata = table_metadata(frame)
+            shown = table_metadata(frame)
             if name == "rejects":
-                metadata["by outcome"] = dg.MetadataValue.json(frame["outcome"].value_counts().to_dict())
-                metadata["preview"] = markdown_table(frame, ["source", "row", "key", "outcome", "reason"])
-            yield dg.MaterializeResult(
-                asset_key=dg.AssetKey([sync_name, name]), value=frame, metadata=metadata
-            )
+                shown |= rejects_metadata(frame)
+            yield dg.MaterializeResult(asset_key=dg.AssetKey([sync_name, name]), value=frame, metadata=shown)
 
     return _canonical
 
@@ -83,34 +115,25 @@ _CANONICAL_DESCRIPTIONS = {
 }
 
 
-def _planning_inputs(sync_name: str, sync: Sync) -> dict[str, dg.AssetIn]:
-    """The canonical tables and the sources as read: what planning (and re-planning after apply) takes."""
-    ins = {name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL}
-    for name in sync.sources:
-        ins[f"source_{name}"] = dg.AssetIn(key=dg.AssetKey([sync_name, f"source_{name}"]))
-    return ins
-
-
 def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "sync_plan"])
-    ins = _planning_inputs(sync_name, sync)
 
     @dg.asset(
         key=key,
-        group_name=sync_name,
-        ins=ins,
-        description="Every change the sync would make, with its situation and reason. Never writes to the LMS.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                "held_changes", asset=key, blocking=True, description="destructive changes held for approval"
-            )
-        ],
+        ins={name: dg.AssetIn(key=dg.AssetKey([sync_name, name])) for name in CANONICAL},
+        description="Every change the sync would make, most urgent first, with its reason. Never writes to the LMS.",
+        check_specs=checks.specs(key, "held_changes", "conflicts", "plan_errors"),
         kinds={"pandas"},
+        **metadata.common(sync_name, sync, sync),
     )
     def _plan(context: AssetExecutionContext, rostersync: RosterSyncConfig, **inputs):
         config = rostersync.load()
         canonical = Canonical(**{name: inputs[name] for name in CANONICAL})
-        sources = {name: inputs[f"source_{name}"] for name in sync.sources}
+        sources = canonical.rejects.attrs.get(DIGEST)
+        if sources is None:
+            raise dg.Failure(
+                "the canonical tables do not say which sources they came from; materialize again"
+            )
         applied_key = dg.AssetKey([sync_name, "applied_lms_state"])
         selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         planned = steps.plan_sync(
@@ -122,108 +145,59 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
             will_apply=applied_key in selection,
         )
         retention.prune_personal_data(config)
-        plan, summary = planned.plan, planned.summary
-        changing = plan[plan["action"] != "none"]
-        held = changing[changing["held"]]
-        metadata = {
-            "plan_id": planned.plan_id,
-            "plan_file": dg.MetadataValue.path(planned.plan_file),
-            "dagster/row_count": len(plan),
-            "changes": len(changing),
-            "held": len(held),
-            "conflicts": summary["conflicts"],
-            "rejected_rows": summary["rejected_rows"],
-            "summary": dg.MetadataValue.json(summary),
-            "preview": markdown_table(changing, PLAN_PREVIEW),
-        }
-        for entity in ("users", "departments", "groups"):
-            for action, count in summary[entity].items():
-                metadata[f"{entity} {action}"] = count
-        check = dg.AssetCheckResult(
-            passed=held.empty,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=(
-                f"{len(held)} destructive changes held: release them with `rostersync approve {planned.plan_id}`"
-                if len(held)
-                else "nothing held"
+        shown, view = describe_plan(planned)
+        context.instance.add_run_tags(context.run.run_id, plan_run_tags(planned, view))
+        value = ReviewedPlan(**vars(planned), canonical=canonical, sources=sources)
+        results = [
+            checks.held_changes(
+                view, planned.plan_id, approve_job_name(sync_name), approve_link(sync_name, planned.plan_id)
             ),
-            metadata={"held": len(held), **{k: v for k, v in summary["held"].items()}},
-        )
-        return dg.MaterializeResult(value=planned, metadata=metadata, check_results=[check])
+            checks.conflicts(view),
+            checks.plan_errors(view),
+        ]
+        return dg.MaterializeResult(value=value, metadata=shown, check_results=results)
 
     return _plan
 
 
 def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     key = dg.AssetKey([sync_name, "applied_lms_state"])
-    ins = {"sync_plan": dg.AssetIn(key=dg.AssetKey([sync_name, "sync_plan"]))}
-    ins |= _planning_inputs(sync_name, sync)
 
     @dg.asset(
         key=key,
-        group_name=sync_name,
-        ins=ins,
-        description="The plan applied to the LMS, journaled, then read back and checked.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                "nothing_left_to_do",
-                asset=key,
-                blocking=True,
-                description="re-planning after apply finds nothing left to do",
-            )
-        ],
-        kinds={"sqlalchemy"},
+        ins={"sync_plan": dg.AssetIn(key=dg.AssetKey([sync_name, "sync_plan"]))},
+        description="The plan applied to the LMS, journaled, then read back and re-planned to check it landed.",
+        check_specs=checks.specs(key, "converged"),
+        kinds={metadata.target_kind(sync.target)},
+        **metadata.common(sync_name, sync, sync),
     )
-    def _applied(
-        context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: steps.PlannedSync, **inputs
-    ):
+    def _applied(context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: ReviewedPlan):
         config = rostersync.load()
-        sources = {name: inputs[f"source_{name}"] for name in sync.sources}
-        canonical = Canonical(**{name: inputs[name] for name in CANONICAL})
         result = steps.apply_sync(
             config,
             sync_name,
             sync_plan.plan_id,
-            sources,
+            sync_plan.sources,
             run_id=context.run.run_id,
             plan=sync_plan.plan,
             on_batch=progress.reporter(context.log.info),
         )
-        remaining = steps.remaining_changes(config, sync_name, canonical, sources)
-        applied = {f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())}
-        metadata = {
+        still, waiting, lms_rows = after_apply(config, sync_name, sync_plan.canonical, sync_plan.sources)
+        shown = applied_metadata(sync_plan, result) | {"dagster/row_count": lms_rows}
+        check = checks.converged(sum(result.applied.values()), still, waiting)
+        value = {
             "plan_id": sync_plan.plan_id,
-            "applied": sum(result.applied.values()),
-            "failed": len(result.failed),
-            "retried": result.retried,
-            "adopted after a crash": result.adopted,
-            "already applied": result.skipped,
-            "quarantined": int(sync_plan.plan["error"].fillna("").str.startswith("set aside").sum()),
-            "applied by action": dg.MetadataValue.json(applied),
+            "applied": shown["applied by action"].data,
+            "failed": result.failed,
         }
-        if result.stopped:
-            metadata["stopped"] = result.stopped
-        if result.failed:
-            metadata["failures"] = dg.MetadataValue.md(
-                "\n".join(f"- {entity} `{key}`: {message}" for entity, key, message in result.failed[:50])
-            )
-        check = dg.AssetCheckResult(
-            passed=remaining.empty,
-            metadata={
-                "remaining": len(remaining),
-                "destructive remaining": int(remaining["action"].isin(DESTRUCTIVE).sum()),
-                "preview": markdown_table(remaining, PLAN_PREVIEW),
-            },
-        )
-        value = {"plan_id": sync_plan.plan_id, "applied": applied, "failed": result.failed}
-        return dg.MaterializeResult(value=value, metadata=metadata, check_results=[check])
+        return dg.MaterializeResult(value=value, metadata=shown, check_results=[check])
 
     return _applied
 
 
 def sync_assets(sync_name: str, sync: Sync) -> list[dg.AssetsDefinition]:
     return [
-        *(source_asset(sync_name, name) for name in sync.sources),
+        *(source_asset(sync_name, sync, name) for name in sync.sources),
         canonical_asset(sync_name, sync),
         plan_asset(sync_name, sync),
         applied_asset(sync_name, sync),

@@ -4,18 +4,20 @@ Dagster's default IO manager keeps one file per asset for everyone, so two runs 
 and a preview from the UI) could apply each other's plans. Here each run writes under its own folder; a
 step that did not compute its input in this run (an asset materialized alone in the UI) reads the latest
 materialization's own run folder. These files are full copies of sources and plans, i.e. personal data:
-`prune` deletes run folders older than `state.retention_days`.
+`prune` deletes run folders older than `state.retention_days`. Frames go to Parquet where that is exact
+(defs/columnar.py): a million-row table is written and read at disk speed, not one Python object per cell.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import time
 from pathlib import Path
 
 import dagster as dg
+
+from rostersync_pipelines.defs import columnar
 
 RUNS_FOLDER = "rostersync_runs"
 
@@ -36,8 +38,7 @@ class RunScopedIOManager(dg.IOManager):
         path = self._path(context.run_id, context.asset_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        with partial.open("wb") as handle:
-            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        columnar.dump(obj, partial, path.name)  # the pickle, renamed once its Parquet files are written
         os.replace(partial, path)
 
     def load_input(self, context: dg.InputContext):
@@ -53,8 +54,7 @@ class RunScopedIOManager(dg.IOManager):
                     f"the stored value of {key.to_user_string()} (run {event.run_id}) was pruned after the "
                     "retention period; materialize it again"
                 )
-        with path.open("rb") as handle:
-            return pickle.load(handle)
+        return columnar.load(path)
 
 
 def prune(retention_days: float, root: Path | None = None) -> int:

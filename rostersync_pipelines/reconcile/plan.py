@@ -81,7 +81,8 @@ def make_plan(
         )
         active_users = int((lms.users["status"] == "active").sum())
         plan = drop_unsupported(plan[PLAN_COLUMNS], getattr(lms, "unsupported", None) or {})
-        return hold_destructive(plan, sync.safety, active_users, health or [], state.approved)
+        approved_only = sync.apply == "approved_only"
+        return hold_destructive(plan, sync.safety, active_users, health or [], state.approved, approved_only)
 
 
 def _destinations(rows: pd.DataFrame, field: str) -> pd.Series:

@@ -42,8 +42,12 @@ def hold_destructive(
     active_users: int,
     health: list[SourceHealth],
     approved: dict[tuple, str],
+    approved_only: bool = False,
 ) -> pd.DataFrame:
-    """Mark held rows; `approved` maps (entity, action, lms_id) of released changes to the approving plan id."""
+    """Mark held rows; `approved` maps (entity, action, lms_id) of released changes to the approving plan id.
+
+    `approved_only` (the sync's `apply: approved_only`, Okta's confirm queue) holds every destructive change
+    until a person approves the plan that announced it."""
     plan = plan.copy()
     destructive = plan["action"].isin(DESTRUCTIVE) & plan["error"].isna()
     why = nones(plan.index)
@@ -62,6 +66,10 @@ def hold_destructive(
         why[deletions & why.isna()] = (
             f"held: {deletions.sum()} department deletions exceed max_department_deletions "
             f"{safety.max_department_deletions}"
+        )
+    if approved_only:
+        why[destructive & why.isna()] = (
+            "held: this sync applies destructive changes only once approved (apply: approved_only)"
         )
     held = why.notna()
     # a source that could not be read says nothing about who left: no approval releases what it holds

@@ -33,8 +33,17 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, default=str
+).encode  # json.dumps(value, sort_keys=True, default=str)
+PLAN_CHANGE_COLUMNS = ("entity", "action", "situation", "key", "lms_id", "source_id", "reason", "error")
+ROWS_PER_STATEMENT = 20_000  # one executemany per this many rows: big enough that statements don't count
+
+
 def dumps(value) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+    # one encoder for every call: json.dumps with options builds a new one each time, which cost more than
+    # the encoding itself on a million-row plan
+    return None if value is None else _ENCODE(value)
 
 
 def loads(text: str | None):
@@ -45,6 +54,21 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     return sa.create_engine(url)
+
+
+def _objects(connection: sa.Connection, query, columns: list[str]) -> pd.DataFrame:
+    """Rows straight from the cursor into an object frame: NULL stays None, ints stay ints, and no
+    pandas type inference runs over a million rows (pd.read_sql did, and was then undone)."""
+    compiled = query.compile(dialect=connection.dialect)
+    params = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = connection.connection.cursor()  # the DBAPI cursor: plain tuples, no Row object per row
+    try:
+        cursor.execute(str(compiled), params)
+        return pd.DataFrame(cursor.fetchall(), columns=columns, dtype=object)
+    finally:
+        cursor.close()
 
 
 class StateStore:
@@ -76,24 +100,16 @@ class StateStore:
         status: str = "planned",
     ) -> None:
         changes = plan[plan["action"] != "none"]
+        columns = {name: changes[name].tolist() for name in PLAN_CHANGE_COLUMNS}
+        columns["seq"] = [int(seq) for seq in changes.index]
+        columns["held"] = [bool(held) for held in changes["held"]]
+        columns["order"] = [int(order) for order in changes["order"]]
+        columns["changes"] = [dumps(value) for value in changes["changes"]]
+        columns["values"] = [dumps(value) for value in changes["values"]]
+        names = list(columns)
         records = [
-            {
-                "plan_id": plan_id,
-                "seq": int(seq),
-                "entity": row["entity"],
-                "action": row["action"],
-                "situation": row["situation"],
-                "key": row["key"],
-                "lms_id": row["lms_id"],
-                "source_id": row["source_id"],
-                "held": bool(row["held"]),
-                "reason": row["reason"],
-                "changes": dumps(row["changes"]),
-                "values": dumps(row["values"]),
-                "error": row["error"],
-                "order": int(row["order"]),
-            }
-            for seq, row in zip(changes.index, changes.to_dict("records"), strict=True)
+            {"plan_id": plan_id, **dict(zip(names, row, strict=True))}
+            for row in zip(*columns.values(), strict=True)
         ]
         with self.engine.begin() as connection:
             connection.execute(
@@ -108,19 +124,17 @@ class StateStore:
                     plan_file=plan_file,
                 )
             )
-            for start in range(0, len(records), 5000):
-                connection.execute(plan_changes.insert(), records[start : start + 5000])
+            for start in range(0, len(records), ROWS_PER_STATEMENT):
+                connection.execute(plan_changes.insert(), records[start : start + ROWS_PER_STATEMENT])
 
     def plan_changes(self, plan_id: str) -> pd.DataFrame:
+        query = sa.select(plan_changes).where(plan_changes.c.plan_id == plan_id).order_by(plan_changes.c.seq)
         with self.engine.connect() as connection:
-            frame = pd.read_sql(
-                sa.select(plan_changes).where(plan_changes.c.plan_id == plan_id).order_by(plan_changes.c.seq),
-                connection,
-                dtype=object,
-            )
-        frame = frame.astype(object).where(frame.notna(), None)
+            frame = _objects(connection, query, list(plan_changes.c.keys()))
         for column in ("changes", "values"):
-            frame[column] = frame[column].map(loads)
+            frame[column] = pd.Series(
+                [loads(text) for text in frame[column]], index=frame.index, dtype=object
+            )
         frame["held"] = frame["held"].astype(bool)
         return frame
 
@@ -149,7 +163,7 @@ class StateStore:
             links.c.sync == sync, links.c.entity == entity
         )
         with self.engine.connect() as connection:
-            frame = pd.read_sql(query, connection, dtype=object)
+            frame = _objects(connection, query, ["source_id", "lms_id"])
         return pd.Series(frame["lms_id"].to_numpy(), index=frame["source_id"].to_numpy(), dtype=object)
 
     def write_links(self, sync: str, entity: str, wanted: pd.Series) -> int:
@@ -176,8 +190,8 @@ class StateStore:
                 {"sync": sync, "entity": entity, "source_id": key, "lms_id": value, "updated_at": stamp}
                 for key, value in changed.items()
             ]
-            for start in range(0, len(records), 5000):
-                connection.execute(links.insert(), records[start : start + 5000])
+            for start in range(0, len(records), ROWS_PER_STATEMENT):
+                connection.execute(links.insert(), records[start : start + ROWS_PER_STATEMENT])
         return len(changed)
 
     # owned groups --------------------------------------------------------------------------------------

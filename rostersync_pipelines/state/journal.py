@@ -17,6 +17,16 @@ import sqlalchemy as sa
 from rostersync_pipelines.state.tables import journal, links
 
 FINISHED = ("applied", "failed", "interrupted")
+FINISH = journal.update().where(
+    journal.c.plan_id == sa.bindparam("k_plan"),
+    journal.c.seq == sa.bindparam("k_seq"),
+    journal.c.part == sa.bindparam("k_part"),
+)
+UNLINK = links.delete().where(
+    links.c.sync == sa.bindparam("k_sync"),
+    links.c.entity == sa.bindparam("k_entity"),
+    links.c.source_id == sa.bindparam("k_source"),
+)
 
 
 def _now() -> dt.datetime:
@@ -55,26 +65,30 @@ class Journal:
             return
         stamp = _now()
         with self.engine.begin() as connection:
-            for result in results:
+            if results:  # one executemany per batch: a statement built per row cost more than the write
                 connection.execute(
-                    journal.update()
-                    .where(*self._key(result))
-                    .values(
-                        outcome=result["outcome"],
-                        lms_id=result.get("lms_id"),
-                        message=result.get("message"),
-                        applied_at=stamp,
-                    )
+                    FINISH,
+                    [
+                        {
+                            "k_plan": result["plan_id"],
+                            "k_seq": result["seq"],
+                            "k_part": result["part"],
+                            "outcome": result["outcome"],
+                            "lms_id": result.get("lms_id"),
+                            "message": result.get("message"),
+                            "applied_at": stamp,
+                        }
+                        for result in results
+                    ],
                 )
             if new_links:
-                for link in new_links:
-                    connection.execute(
-                        links.delete().where(
-                            links.c.sync == sync,
-                            links.c.entity == link["entity"],
-                            links.c.source_id == link["source_id"],
-                        )
-                    )
+                connection.execute(
+                    UNLINK,
+                    [
+                        {"k_sync": sync, "k_entity": link["entity"], "k_source": link["source_id"]}
+                        for link in new_links
+                    ],
+                )
                 connection.execute(
                     links.insert(), [{"sync": sync, **link, "updated_at": stamp} for link in new_links]
                 )

@@ -2,6 +2,9 @@
 
 The engine reads the whole LMS state once per plan (one call per page, never per row) and then applies
 one operation per change, so the same apply loop (journal, retries, rate limit) serves every LMS.
+A target may also offer `apply_batch(operations) -> list[lms id | TargetError]` (optional, one answer per
+operation, in order): the engine then sends each journaled batch in one call (the embedded LMS: one
+transaction per batch).
 """
 
 from __future__ import annotations

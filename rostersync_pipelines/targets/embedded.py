@@ -140,6 +140,12 @@ class EmbeddedLms:
             reason = str(error.orig).splitlines()[0]
             raise TargetError(f"the LMS refused {entity} {action}: {reason}") from None
 
+    def apply_batch(self, operations: list[Operation]) -> list[str | TargetError]:
+        """Many changes in one transaction (targets/embedded_batch.py); outcomes exactly as `apply`'s."""
+        from rostersync_pipelines.targets.embedded_batch import apply_batch
+
+        return apply_batch(self, operations)
+
     def find(self, operation: Operation) -> str | None:
         """The record a create would have made, by its natural key: login then email, code, name."""
         keys = {"users": ("login", "email"), "departments": ("code",), "groups": ("name",)}
