@@ -20,8 +20,7 @@ import datetime as dt
 import pandas as pd
 
 from rostersync_pipelines.apply_pacing import TokenBucket, pace_session
-from rostersync_pipelines.learning.kinds import KINDS
-from rostersync_pipelines.learning.records import empty, shape
+from rostersync_pipelines.learning.records import within_days
 from rostersync_pipelines.targets.ispring_client import IspringClient
 from rostersync_pipelines.targets.ispring_state import user_rows
 
@@ -40,13 +39,7 @@ def read(target, sync_name: str, first_day: dt.date, last_day: dt.date) -> dict[
     results = pd.DataFrame(results, columns=RESULT_COLUMNS, dtype=object)
     titles = results.drop_duplicates("courseId").set_index("courseId")["courseTitle"]
     raws = {"course_progress": _progress(results), "certificates": _certificates(enrollments, titles)}
-    start = pd.Timestamp(first_day, tz="UTC")
-    stop = pd.Timestamp(last_day + dt.timedelta(days=1), tz="UTC")
-    frames = {"badges": empty(KINDS["badges"])}  # iSpring's REST API has no badges
-    for name, raw in raws.items():
-        kept = raw[(raw["updated_at"] >= start) & (raw["updated_at"] < stop)].reset_index(drop=True)
-        frames[name] = shape(KINDS[name], kept, sync_name) if len(kept) else empty(KINDS[name])
-    return frames
+    return within_days(raws, first_day, last_day, sync_name)  # iSpring's REST API has no badges
 
 
 def lms_users(target) -> pd.DataFrame:

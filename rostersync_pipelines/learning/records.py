@@ -93,6 +93,20 @@ def shape(kind: Kind, raw: pd.DataFrame, sync_name: str) -> pd.DataFrame:
     return out[[*delivered_columns(kind), "updated_at", "day"]].astype(object).reset_index(drop=True)
 
 
+def within_days(
+    raws: dict[str, pd.DataFrame], first_day: dt.date, last_day: dt.date, sync_name: str
+) -> dict[str, pd.DataFrame]:
+    """An API target's raw records (with a UTC `updated_at`) kept to the days asked for, in each kind's
+    shape: APIs without "changed since" are read whole and cut here."""
+    start = pd.Timestamp(first_day, tz="UTC")
+    stop = pd.Timestamp(last_day + dt.timedelta(days=1), tz="UTC")
+    frames = {name: empty(kind) for name, kind in KINDS.items()}
+    for name, raw in raws.items():
+        kept = raw[(raw["updated_at"] >= start) & (raw["updated_at"] < stop)].reset_index(drop=True)
+        frames[name] = shape(KINDS[name], kept, sync_name) if len(kept) else empty(KINDS[name])
+    return frames
+
+
 def empty(kind: Kind) -> pd.DataFrame:
     return pd.DataFrame(columns=[*delivered_columns(kind), "updated_at", "day"], dtype=object)
 

@@ -23,8 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 
 from rostersync_pipelines.apply_pacing import TokenBucket, pace_session
-from rostersync_pipelines.learning.kinds import KINDS
-from rostersync_pipelines.learning.records import empty, shape
+from rostersync_pipelines.learning.records import within_days
 from rostersync_pipelines.targets.talentlms_client import TalentLmsClient
 
 DURATION = {"d": 86400, "h": 3600, "m": 60, "s": 1}  # total_time reads like "1h 3m 17s"
@@ -34,13 +33,7 @@ def read(target, sync_name: str, first_day: dt.date, last_day: dt.date) -> dict[
     details = _users(target)
     raws = {"course_progress": _progress(details), "certificates": _certificates(details),
             "badges": _badges(details)}  # fmt: skip
-    start = pd.Timestamp(first_day, tz="UTC")
-    stop = pd.Timestamp(last_day + dt.timedelta(days=1), tz="UTC")
-    frames = {}
-    for name, raw in raws.items():
-        kept = raw[(raw["updated_at"] >= start) & (raw["updated_at"] < stop)].reset_index(drop=True)
-        frames[name] = shape(KINDS[name], kept, sync_name) if len(kept) else empty(KINDS[name])
-    return frames
+    return within_days(raws, first_day, last_day, sync_name)
 
 
 def lms_users(target) -> pd.DataFrame:
