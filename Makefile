@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test ui bench lint format demo-data clean chromium
+.PHONY: run test ui bench lint format demo-data clean chromium daemon webserver
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: $(VENV)/.installed-test chromium
 
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# schedules and sensors run only while a daemon runs (`make ui` runs one inside `dagster dev`)
+daemon: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster-daemon run -w workspace.yaml
+
+webserver: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.plan_benchmark
