@@ -17,6 +17,7 @@ from rostersync_pipelines.config import Sync
 from rostersync_pipelines.defs import checks, metadata
 from rostersync_pipelines.defs.approve import approve_job_name, approve_link
 from rostersync_pipelines.defs.plan_metadata import describe_plan, plan_run_tags, rejects_metadata
+from rostersync_pipelines.defs.pools import target_pool
 from rostersync_pipelines.defs.previews import table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.defs.review import after_apply, applied_metadata
@@ -169,6 +170,7 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         description="The plan applied to the LMS, journaled, then read back and re-planned to check it landed.",
         check_specs=checks.specs(key, "converged"),
         kinds={metadata.target_kind(sync.target)},
+        pool=target_pool(sync.target),  # one LMS, one rate limit: syncs that share it apply in turn
         **metadata.common(sync_name, sync, sync),
     )
     def _applied(context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: ReviewedPlan):

@@ -20,11 +20,15 @@ import dagster as dg
 from rostersync_pipelines.defs import columnar
 
 RUNS_FOLDER = "rostersync_runs"
+IO_PATH_ENV = "ROSTERSYNC_IO_PATH"  # a folder every process of a run can read: shared storage on a cluster
 
 
 def storage_root() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home")
-    return home / "storage" / RUNS_FOLDER
+    """ROSTERSYNC_IO_PATH when set (steps on dask workers write where the next step, elsewhere, reads),
+    else DAGSTER_HOME/storage."""
+    shared = os.environ.get(IO_PATH_ENV, "").strip()
+    base = Path(shared) if shared else Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "storage"
+    return base / RUNS_FOLDER
 
 
 class RunScopedIOManager(dg.IOManager):

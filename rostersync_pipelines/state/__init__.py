@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from rostersync_pipelines.state.cursors import SourceCursors
 from rostersync_pipelines.state.journal import Journal
-from rostersync_pipelines.state.locks import SyncLocks
+from rostersync_pipelines.state.locks import SyncLocks, create_tables
 from rostersync_pipelines.state.quarantine import Quarantine
 from rostersync_pipelines.state.tables import (
     approvals,
@@ -76,7 +76,7 @@ class StateStore:
 
     def __init__(self, url: str):
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)  # one process at a time (locks.py)
         self.journal = Journal(self.engine)
         self.locks = SyncLocks(self.engine)
         self.quarantine = Quarantine(self.engine)

@@ -30,7 +30,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -89,7 +89,7 @@ class SyncLocks:
             connection.execute(sync_locks.delete().where(sync_locks.c.holder == holder))
 
     def _dead(self, lock: dict) -> bool:
-        if lock["host"] == HOST and not _alive(lock["pid"]):
+        if lock["host"] == HOST and not process_alive(lock["pid"]):
             return True
         return _now() - lock["heartbeat_at"] > STALE_AFTER
 
@@ -116,3 +116,17 @@ class SyncLocks:
             connection.execute(
                 sync_locks.delete().where(sync_locks.c.sync == sync, sync_locks.c.holder == holder)
             )
+
+
+def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Create the missing tables one process at a time: two first runs on a fresh PostgreSQL database both
+    found no tables and collided on CREATE TABLE (duplicate key in pg_type_typname_nsp_index). A
+    transaction-scoped advisory lock per schema makes the second wait, then find the tables there."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                sa.text(
+                    "select pg_advisory_xact_lock(hashtext('rostersync.tables.' || coalesce(current_schema(), '')))"
+                )
+            )
+        metadata.create_all(connection)
