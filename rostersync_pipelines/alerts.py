@@ -39,6 +39,9 @@ class RunFailure:
     error: str
     run_id: str
     run_url: str
+    # "source": the run succeeded but read a source it could not (missing file, expired key), so it held
+    # every destructive change: nothing failed, yet nobody's changes land until a person fixes the source
+    kind: str = "run"
 
 
 def run_url(run_id: str, base: str | None = None) -> str:
@@ -60,6 +63,11 @@ def where(failure: RunFailure) -> str:
 
 def failure_line(failure: RunFailure) -> str:
     """The one line the sensor logs, whether or not a webhook is configured."""
+    if failure.kind == "source":
+        return (
+            f"sync {failure.sync} could not read {failure.step}: {failure.error}; its destructive changes "
+            f"are held (run {failure.run_id})"
+        )
     return f"sync {failure.sync} failed {where(failure)}: {failure.error} (run {failure.run_id})"
 
 
@@ -68,15 +76,17 @@ def slack_message(failure: RunFailure) -> dict:
     sync, error = _escape(failure.sync), _escape(failure.error)
     step = f"`{_escape(failure.step)}`" if failure.step else "_before any step ran_"
     link = f"<{failure.run_url}|Open run {failure.run_id[:8]} in the Dagster UI>"
+    source = failure.kind == "source"
+    header = f"Sync {failure.sync} could not read a source" if source else f"Sync {failure.sync} failed"
     return {
         "text": f"RosterSync: {_escape(failure_line(failure))}",
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"Sync {failure.sync} failed"[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
             {
                 "type": "section",
                 "fields": [
                     {"type": "mrkdwn", "text": f"*Sync*\n{sync}"},
-                    {"type": "mrkdwn", "text": f"*Failed step*\n{step}"},
+                    {"type": "mrkdwn", "text": f"*{'Source' if source else 'Failed step'}*\n{step}"},
                 ],
             },
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*\n```{error}```"}},

@@ -58,7 +58,9 @@ def build(config_file: Path, monkeypatch) -> dg.Definitions:
     return build_definitions(load_config(config_file))
 
 
-def tick(defs: dg.Definitions, cursor: str | None, log_key: list[str] | None = None) -> SensorExecutionData:
+def tick(
+    defs: dg.Definitions, cursor: str | None, log_key: list[str] | None = None, sensor: str = SENSOR_NAME
+) -> SensorExecutionData:
     """One evaluation as a code server makes it for the daemon, in the location the CLI's runs name."""
     origin = ManagedGrpcPythonEnvCodeLocationOrigin(
         LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE), LOCATION
@@ -68,7 +70,7 @@ def tick(defs: dg.Definitions, cursor: str | None, log_key: list[str] | None = N
             defs.get_repository_def(),
             origin,
             instance.get_ref(),
-            SENSOR_NAME,
+            sensor,
             None,
             None,
             cursor,

@@ -16,6 +16,7 @@ from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.errors import RosterSyncError
 
 SENSOR_NAME = "run_failure_alert_sensor"
+SOURCE_SENSOR_NAME = "source_problem_alert_sensor"
 
 
 def describe_failure(context: dg.RunFailureSensorContext) -> alerts.RunFailure:
@@ -64,14 +65,30 @@ def _people_message(error) -> str | None:
     return rest if head.rsplit(".", 1)[-1] == chosen.cls_name else chosen.message
 
 
-@dg.run_failure_sensor(
-    name=SENSOR_NAME,
-    description="Every failed run of this code location: one log line, and a message to alerts.webhook "
-    "(a Slack-compatible webhook) when the config sets one.",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, rostersync: RosterSyncConfig) -> None:
-    failure = describe_failure(context)
+def source_problems(context: dg.RunStatusSensorContext) -> list[alerts.RunFailure]:
+    """Each source a successful run could not read, from its failed `source_read` checks."""
+    run = context.dagster_run
+    entries = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    problems = []
+    for entry in entries:
+        check = entry.dagster_event.event_specific_data
+        if check.check_name != "source_read" or check.passed:
+            continue
+        source = check.asset_key.path[-1].removeprefix("source_")
+        problems.append(
+            alerts.RunFailure(
+                sync=sync_of(run),
+                step=f"source {source}",
+                error=alerts.one_line(check.description or "the source could not be read"),
+                run_id=run.run_id,
+                run_url=alerts.run_url(run.run_id),
+                kind="source",
+            )
+        )
+    return problems
+
+
+def _tell(context, rostersync: RosterSyncConfig, failure: alerts.RunFailure) -> None:
     context.log.error(alerts.failure_line(failure))
     try:
         webhook = rostersync.load().alerts.webhook
@@ -85,5 +102,27 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, rostersync: Ro
         context.log.warning(f"alert for run {failure.run_id} not sent: {problem}")
 
 
+@dg.run_failure_sensor(
+    name=SENSOR_NAME,
+    description="Every failed run of this code location: one log line, and a message to alerts.webhook "
+    "(a Slack-compatible webhook) when the config sets one.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, rostersync: RosterSyncConfig) -> None:
+    _tell(context, rostersync, describe_failure(context))
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name=SOURCE_SENSOR_NAME,
+    description="Every successful sync run that could not read one of its sources (so it held its "
+    "destructive changes): one log line, and a message to alerts.webhook when the config sets one.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def source_problem_alert_sensor(context: dg.RunStatusSensorContext, rostersync: RosterSyncConfig) -> None:
+    for problem in source_problems(context):
+        _tell(context, rostersync, problem)
+
+
 def alerts_definitions() -> dg.Definitions:
-    return dg.Definitions(sensors=[run_failure_alert_sensor])
+    return dg.Definitions(sensors=[run_failure_alert_sensor, source_problem_alert_sensor])
