@@ -12,14 +12,15 @@ tried (Entra's rule) the run stops, since something is wrong with the LMS or the
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
 
+from rostersync_pipelines.apply_batches import send_wave, wave_of
+from rostersync_pipelines.apply_operations import USER_REFERENCES, Task, operation
+from rostersync_pipelines.apply_outcomes import ApplyResult, Outcomes
 from rostersync_pipelines.apply_pacing import TokenBucket, pace_session
 from rostersync_pipelines.config_targets import RateLimit
 from rostersync_pipelines.errors import TargetError, TransientTargetError
@@ -40,33 +41,11 @@ PHASES = [
     ("groups", ("add_member", "remove_member")),
     ("departments", ("delete",)),
 ]
-USER_REFERENCES = ("manager_id", "functional_manager_id")
 TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientTargetError)
 STOP_SHARE, STOP_MINIMUM = 0.4, 10
 BATCH = 64
 BULK_BATCH = 2_000  # a target with apply_batch takes a journaled batch in one call (one transaction)
-
-
-@dataclass
-class ApplyResult:
-    applied: Counter = field(default_factory=Counter)  # (entity, action) -> count
-    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, key, message)
-    created: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, key) -> new LMS id
-    skipped: int = 0  # already applied by an earlier, interrupted run of the same plan
-    retried: int = 0  # calls sent again after a transient failure
-    adopted: int = 0  # creates an interrupted run had sent: found in the LMS, not sent again
-    stopped: str | None = None  # why the run stopped early
-    outcomes: list[dict] = field(default_factory=list)  # every finished change, for quarantine
-
-
-@dataclass
-class Task:
-    seq: int
-    part: int  # 0 the change itself, 1 its manager follow-up
-    row: dict
-    values: dict
-    action: str
-    recheck: bool = False  # a create that may have reached the LMS already: look it up first
+__all__ = ["PHASES", "Applier", "ApplyResult", "Outcomes", "Task", "applicable"]
 
 
 def applicable(changes: pd.DataFrame) -> pd.DataFrame:
@@ -115,8 +94,12 @@ class Applier:
             for entity, actions in PHASES:
                 phase = rows[(rows["entity"] == entity) & rows["action"].isin(actions)]
                 for _, wave in phase.groupby("order", sort=True):
-                    tasks = [self._task(int(seq), row, deferred) for seq, row in self._records(wave)]
-                    if not self._send_all([task for task in tasks if task], pool):
+                    if self.batched:  # columns through the batch, no dict per change (apply_batches.py)
+                        sent = send_wave(self, wave_of(self, wave, deferred))
+                    else:
+                        tasks = [self._task(int(seq), row, deferred) for seq, row in self._records(wave)]
+                        sent = self._send_all([task for task in tasks if task], pool)
+                    if not sent:
                         return self.result
             follow_ups = [self._follow_up(task) for task in deferred]
             self._send_all([task for task in follow_ups if task], pool)
@@ -164,14 +147,20 @@ class Applier:
             for task, outcome in zip(batch, outcomes, strict=True):
                 self._count(task, outcome)
             self.on_batch(self.finished, self.total)
-            failed = len(self.result.failed)
-            if self.attempted >= STOP_MINIMUM and failed > STOP_SHARE * self.attempted:
-                self.result.stopped = (
-                    f"stopped after {failed} of {self.attempted} changes were refused (more than "
-                    f"{STOP_SHARE:.0%}): {self.result.failed[-1][2]}"
-                )
+            if self.should_stop():
                 return False
         return True
+
+    def should_stop(self) -> bool:
+        """Refusals past STOP_SHARE of what was tried: the reason is set, and the run goes no further."""
+        failed = len(self.result.failed)
+        if self.attempted >= STOP_MINIMUM and failed > STOP_SHARE * self.attempted:
+            self.result.stopped = (
+                f"stopped after {failed} of {self.attempted} changes were refused (more than "
+                f"{STOP_SHARE:.0%}): {self.result.failed[-1][2]}"
+            )
+            return True
+        return False
 
     def _batches(self, count: int):
         """(start, end) of each journaled batch: BATCH at a time, or for a batch target doubling from BATCH
@@ -248,13 +237,7 @@ class Applier:
                 pending.append((n, self._operation(task)))
             except TargetError as error:
                 outcomes[n] = self._refused(task, error)
-        answers = None
-        if pending:
-            try:
-                self.bucket.take()
-                answers = self.target.apply_batch([operation for _, operation in pending])
-            except TRANSIENT:
-                answers = None
+        answers = self.send_batch([operation for _, operation in pending]) if pending else None
         for k, (n, _) in enumerate(pending):
             task = batch[n]
             if answers is None:
@@ -271,6 +254,14 @@ class Applier:
                     "link": self._link(task, lms_id),
                 }
         return outcomes
+
+    def send_batch(self, operations: list[Operation]) -> list | None:
+        """The target's answers to one `apply_batch` call, or None when the LMS did not answer."""
+        try:
+            self.bucket.take()
+            return self.target.apply_batch(operations)
+        except TRANSIENT:
+            return None
 
     def _refused(self, task: Task, error: TargetError) -> dict:
         outcome = {"plan_id": self.plan_id, "seq": task.seq, "part": task.part}
@@ -306,7 +297,7 @@ class Applier:
         return is_pending(value) and ("users", value[len(NEW) :]) not in self.result.created
 
     def _resolve(self, entity: str, value):
-        if not is_pending(value):
+        if not (isinstance(value, str) and value.startswith(NEW)):  # is_pending, inlined: once per reference
             return value
         key = value[len(NEW) :]
         created = self.result.created.get((entity, key))
@@ -315,17 +306,4 @@ class Applier:
         return created
 
     def _operation(self, task: Task) -> Operation:
-        row, entity = task.row, task.row["entity"]
-        values = dict(task.values)
-        for name in ("department_id", "parent_id"):
-            if name in values:
-                values[name] = self._resolve("departments", values[name])
-        for name in (*USER_REFERENCES, "user_id"):
-            if name in values:
-                values[name] = self._resolve("users", values[name])
-        if entity == "groups" and task.action in ("add_member", "remove_member"):
-            return Operation("group_members", task.action, self._resolve("groups", row["lms_id"]), values)
-        lms_action = {"move": "update", "deactivate": "update", "reactivate": "update"}.get(
-            task.action, task.action
-        )
-        return Operation(entity, lms_action, row["lms_id"], values)
+        return operation(self._resolve, task.row["entity"], task.action, task.row["lms_id"], task.values)

@@ -303,7 +303,8 @@ def remember(
     against an existing LMS, or with a fresh state database, links everyone it recognised."""
     for entity in ("users", "departments"):
         rows = plan[(plan["entity"] == entity) & plan["source_id"].notna()]
-        created = rows["key"].map(lambda key, entity=entity: result.created.get((entity, key)))
+        made = {key: lms_id for (kind, key), lms_id in result.created.items() if kind == entity}
+        created = rows["key"].map(made.get)  # None where nothing was created, as the LMS id column has
         lms_ids = rows["lms_id"].where(rows["action"] != "create", created)
         ok = rows["situation"].isin(["linked", "matched", "unmatched"]) & lms_ids.notna()
         ok &= ~lms_ids.astype(str).str.startswith("new:")

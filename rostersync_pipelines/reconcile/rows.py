@@ -41,11 +41,19 @@ def plan_frame(**columns) -> pd.DataFrame:
     return pd.DataFrame(data, index=range(length))
 
 
-def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], clearable: set[str] = frozenset()):
+def diff(
+    desired: pd.DataFrame,
+    current: pd.DataFrame,
+    fields: list[str],
+    clearable: set[str] = frozenset(),
+    described: pd.Series | None = None,
+):
     """(changed: one bool column per field, changes: {field: [old, new]} or None per row).
 
     A blank source value never clears an LMS value (nothing is lost to a half-filled export), except for
-    `clearable` fields where blank has a meaning (a department without a parent is a root).
+    `clearable` fields where blank has a meaning (a department without a parent is a root). `described`
+    limits the {field: [old, new]} dicts to the rows a caller reads them for (users: the matched ones; a
+    first load of a million people would otherwise build a million dicts only to drop them).
     """
     flags = {}
     for field in fields:
@@ -55,6 +63,8 @@ def diff(desired: pd.DataFrame, current: pd.DataFrame, fields: list[str], cleara
         flags[field] = ~same & (~new_blank | (field in clearable))
     changed = pd.DataFrame(flags, index=desired.index)
     any_changed = changed.any(axis=1)
+    if described is not None:
+        any_changed = any_changed & described
     changes = nones(desired.index)
     if any_changed.any():
         rows = changed[any_changed]

@@ -74,7 +74,10 @@ def plan_users(
             )
     if sync.policies.returning_users == "ignore":
         desired["status"] = desired["status"].where(current["status"] != "inactive", "inactive")
-    changed, changes = diff(desired, current[fields], fields)
+    # the changes of a matched person only: an unmatched one is created from `desired`, and its changes
+    # are never shown or sent
+    matched_rows = found.situation.isin(["linked", "matched"])
+    changed, changes = diff(desired, current[fields], fields, described=matched_rows)
 
     situation, reason = found.situation.copy(), found.reason.copy()
     matched = situation.isin(["linked", "matched"])

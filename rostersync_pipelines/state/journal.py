@@ -14,9 +14,15 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
+from rostersync_pipelines.apply_sql import bound, executemany
 from rostersync_pipelines.state.tables import journal, links
 
 FINISHED = ("applied", "failed", "interrupted")
+ENTRY_COLUMNS = ("seq", "part", "entity", "action", "key", "lms_id", "before", "after")
+START_NAMES = ("plan_id", *ENTRY_COLUMNS, "started_at", "outcome", "attempts")
+RESULT_COLUMNS = ("plan_id", "seq", "part", "outcome", "lms_id", "message")
+LINK_COLUMNS = ("entity", "source_id", "lms_id")
+FINISH_NAMES = ("outcome", "lms_id", "message", "applied_at", "k_plan", "k_seq", "k_part")
 FINISH = journal.update().where(
     journal.c.plan_id == sa.bindparam("k_plan"),
     journal.c.seq == sa.bindparam("k_seq"),
@@ -41,56 +47,64 @@ class Journal:
         """Record a batch as started, before any of it is sent. Re-starting a started entry counts a try."""
         if not entries:
             return
+        self.start_columns(
+            entries[0]["plan_id"],
+            {name: [entry.get(name) for entry in entries] for name in ENTRY_COLUMNS},
+        )
+
+    def start_columns(self, plan_id: str, columns: dict[str, list]) -> None:
+        """`start` for a batch held as columns (ENTRY_COLUMNS, one list each): no dict per entry."""
+        seqs, parts = columns["seq"], columns["part"]
+        if not seqs:
+            return
         stamp = _now()
         with self.engine.begin() as connection:
-            known = self._existing(connection, entries)
-            fresh = [
-                {**entry, "started_at": stamp, "outcome": "started", "attempts": 1}
-                for entry in entries
-                if (entry["seq"], entry["part"]) not in known
-            ]
-            if fresh:
-                connection.execute(journal.insert(), fresh)
-            for entry in entries:
-                if (entry["seq"], entry["part"]) in known:
+            known = self._existing(connection, plan_id, seqs, parts)
+            fresh = [n for n, key in enumerate(zip(seqs, parts, strict=True)) if key not in known]
+            started = bound(connection, journal.c.started_at, stamp)
+            values = [columns[name] for name in ENTRY_COLUMNS]
+            if len(fresh) == len(seqs):
+                rows = [(plan_id, *row, started, "started", 1) for row in zip(*values, strict=True)]
+            else:
+                rows = [(plan_id, *(column[n] for column in values), started, "started", 1) for n in fresh]
+            executemany(connection, journal.insert(), START_NAMES, rows)
+            for seq, part in zip(seqs, parts, strict=True):
+                if (seq, part) in known:
                     connection.execute(
                         journal.update()
-                        .where(*self._key(entry))
+                        .where(*self._key({"plan_id": plan_id, "seq": seq, "part": part}))
                         .values(started_at=stamp, outcome="started", attempts=journal.c.attempts + 1)
                     )
 
     def finish(self, results: list[dict], sync: str, new_links: list[dict]) -> None:
         """Record each answer (outcome, lms_id, message) and, in the same transaction, the links it made."""
-        if not results and not new_links:
+        self.finish_columns(
+            {name: [result.get(name) for result in results] for name in RESULT_COLUMNS},
+            sync,
+            {name: [link[name] for link in new_links] for name in LINK_COLUMNS},
+        )
+
+    def finish_columns(self, results: dict[str, list], sync: str, new_links: dict[str, list]) -> None:
+        """`finish` for answers and links held as columns (RESULT_COLUMNS, LINK_COLUMNS)."""
+        count, linked = len(results["seq"]), len(new_links["entity"])
+        if not count and not linked:
             return
         stamp = _now()
         with self.engine.begin() as connection:
-            if results:  # one executemany per batch: a statement built per row cost more than the write
-                connection.execute(
-                    FINISH,
-                    [
-                        {
-                            "k_plan": result["plan_id"],
-                            "k_seq": result["seq"],
-                            "k_part": result["part"],
-                            "outcome": result["outcome"],
-                            "lms_id": result.get("lms_id"),
-                            "message": result.get("message"),
-                            "applied_at": stamp,
-                        }
-                        for result in results
-                    ],
-                )
-            if new_links:
-                connection.execute(
-                    UNLINK,
-                    [
-                        {"k_sync": sync, "k_entity": link["entity"], "k_source": link["source_id"]}
-                        for link in new_links
-                    ],
-                )
-                connection.execute(
-                    links.insert(), [{"sync": sync, **link, "updated_at": stamp} for link in new_links]
+            applied = bound(connection, journal.c.applied_at, stamp)
+            # one executemany per batch: a statement built per row cost more than the write
+            columns = [results[name] for name in ("outcome", "lms_id", "message", "plan_id", "seq", "part")]
+            rows = [(*row[:3], applied, *row[3:]) for row in zip(*columns, strict=True)]
+            executemany(connection, FINISH, FINISH_NAMES, rows)
+            if linked:
+                keys = list(zip([sync] * linked, new_links["entity"], new_links["source_id"], strict=True))
+                executemany(connection, UNLINK, ("k_sync", "k_entity", "k_source"), keys)
+                updated = bound(connection, links.c.updated_at, stamp)
+                rows = [
+                    (*key, lms_id, updated) for key, lms_id in zip(keys, new_links["lms_id"], strict=True)
+                ]
+                executemany(
+                    connection, links.insert(), ("sync", "entity", "source_id", "lms_id", "updated_at"), rows
                 )
 
     def entries(self, plan_id: str) -> pd.DataFrame:
@@ -120,13 +134,15 @@ class Journal:
                 dtype=object,
             )
 
-    def _existing(self, connection, entries: list[dict]) -> set[tuple[int, int]]:
-        plan_id = entries[0]["plan_id"]
-        seqs = sorted({entry["seq"] for entry in entries})
+    @staticmethod
+    def _existing(connection, plan_id: str, seqs: list[int], parts: list[int]) -> set[tuple[int, int]]:
+        """The batch's (seq, part) already journaled: one range look-up on the journal's unique index,
+        not an IN list of a few thousand literals."""
         query = sa.select(journal.c.seq, journal.c.part).where(
-            journal.c.plan_id == plan_id, journal.c.seq.in_(seqs)
+            journal.c.plan_id == plan_id, journal.c.seq.between(min(seqs), max(seqs))
         )
-        return {(seq, part) for seq, part in connection.execute(query)}
+        wanted = set(zip(seqs, parts, strict=True))
+        return {(seq, part) for seq, part in connection.execute(query) if (seq, part) in wanted}
 
     @staticmethod
     def _key(entry: dict):

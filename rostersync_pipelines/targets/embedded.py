@@ -37,6 +37,7 @@ ACTIONS = {entity: ("create", "update", "delete") for entity in TABLES} | {
     "group_members": ("add_member", "remove_member")
 }
 NAMES_SHOWN = 5  # records listed in a refusal before "..."
+FLAT = (str, int, float, bool, type(None))  # values a shallow copy of a parsed mapping shares safely
 
 # The statements every apply runs, built once: SQLAlchemy then reuses their compiled form (~8x cheaper).
 _ID, _VALUE = sa.bindparam("lms_id"), sa.bindparam("value", type_=sa.Text)
@@ -87,6 +88,26 @@ def _read(connection: sa.Connection, table: sa.Table, columns: list[str]) -> pd.
         cursor.close()
 
 
+def _custom_fields(texts: list) -> list:
+    """Each user's custom_fields as a dict of their own. People share a few distinct texts (a job title),
+    so each text is parsed once and a flat mapping copied per user; anything nested is parsed per user."""
+    parsed: dict[str, tuple[Any, bool]] = {}
+    out = []
+    for text in texts:
+        if text is None:
+            out.append(None)
+            continue
+        known = parsed.get(text)
+        if known is None:
+            value = json.loads(text)
+            flat = isinstance(value, dict) and all(isinstance(v, FLAT) for v in value.values())
+            known = parsed[text] = (value, flat)
+            out.append(value)  # the first holder keeps the parsed object itself
+            continue
+        out.append(dict(known[0]) if known[1] else json.loads(text))
+    return out
+
+
 def _listing(count: int, noun: str, names: list[str]) -> str:
     more = ", ..." if count > len(names) else ""
     return f"{count} {noun}{'' if count == 1 else 's'}: {', '.join(names)}{more}"
@@ -115,7 +136,7 @@ class EmbeddedLms:
             )
         fields = state.users["custom_fields"]
         state.users["custom_fields"] = pd.Series(
-            [None if text is None else json.loads(text) for text in fields], index=fields.index, dtype=object
+            _custom_fields(fields.tolist()), index=fields.index, dtype=object
         )
         return state
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rostersync_pipelines.apply_sql import executemany, select_in
 from rostersync_pipelines.errors import TargetError
 from rostersync_pipelines.targets.base import Operation
 from rostersync_pipelines.targets.embedded import TABLES, _to_id
@@ -28,7 +29,12 @@ from rostersync_pipelines.targets.embedded_schema import (
     users,
 )
 
-CHUNK = 500  # ids per IN (...) look-up: well under every database's parameter limit
+VALUES = sa.bindparam("values", expanding=True)  # the IN list of apply_sql.select_in
+NEW_USER_IDS = sa.select(sa.func.lower(users.c.login), users.c.id).where(
+    sa.func.lower(users.c.login).in_(VALUES)
+)
+# json.dumps(fields, sort_keys=True, ensure_ascii=False), as `EmbeddedLms` stores them, with one encoder
+CUSTOM_FIELDS_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 USER_REFERENCES = {"department_id": "departments", "manager_id": "users", "functional_manager_id": "users"}
 
 
@@ -103,17 +109,19 @@ class _Checks:
                 if not isinstance(fields, dict):
                     raise Fallback
                 try:
-                    row["custom_fields"] = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+                    row["custom_fields"] = CUSTOM_FIELDS_JSON(fields)
                 except (TypeError, ValueError):
                     raise Fallback from None
         for column in ("login", "email"):
             _unique(connection, users.c[column], [row.get(column) for row in rows], ids, fold=True)
         for column, entity in USER_REFERENCES.items():
-            wanted = [_id(_to_id, row[column]) for row in rows if column in row]
+            wanted = []
             for row in rows:
                 if column in row:
-                    row[column] = _id(_to_id, row[column])
-            _require(connection, TABLES[entity], [ref for ref in wanted if ref is not None])
+                    row[column] = ref = _id(_to_id, row[column])
+                    if ref is not None:
+                        wanted.append(ref)
+            _require(connection, TABLES[entity], wanted)
 
     @staticmethod
     def departments(connection, rows: list[dict], ids: list[int | None]) -> None:
@@ -137,11 +145,10 @@ def _unique(connection, column: sa.Column, values: list[Any], ids: list[int | No
     keys = [str(value).lower() if fold else value for value in present]
     if len(set(keys)) < len(keys):
         raise Fallback
-    owners = {}
     expression = sa.func.lower(column) if fold else column
-    for start in range(0, len(keys), CHUNK):
-        query = sa.select(expression, column.table.c.id).where(expression.in_(keys[start : start + CHUNK]))
-        owners.update(connection.execute(query).all())
+    owners = dict(
+        select_in(connection, sa.select(expression, column.table.c.id).where(expression.in_(VALUES)), keys)
+    )
     for value, lms_id in zip(values, ids, strict=True):
         if value is not None:
             owner = owners.get(str(value).lower() if fold else value)
@@ -151,12 +158,10 @@ def _unique(connection, column: sa.Column, values: list[Any], ids: list[int | No
 
 def _require(connection, table: sa.Table, ids: list[int]) -> None:
     unique = sorted(set(ids))
-    found = 0
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start : start + CHUNK]
-        query = sa.select(sa.func.count()).select_from(table).where(table.c.id.in_(chunk))
-        found += connection.execute(query).scalar()
-    if found < len(unique):
+    counts = select_in(
+        connection, sa.select(sa.func.count()).select_from(table).where(table.c.id.in_(VALUES)), unique
+    )
+    if sum(count for (count,) in counts) < len(unique):
         raise Fallback
 
 
@@ -165,17 +170,29 @@ def _write(connection, table: sa.Table, rows: list[dict], ids: list[int | None])
     creates = [n for n, lms_id in enumerate(ids) if lms_id is None]
     if creates:
         columns = sorted({column for n in creates for column in rows[n]})
-        params = [{column: rows[n].get(column) for column in columns} for n in creates]
-        query = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-        for n, new_id in zip(creates, connection.execute(query, params).scalars(), strict=True):
-            answers[n] = str(new_id)
-    by_columns: dict[tuple, list[dict]] = {}
+        if table is users:
+            # one executemany, then the new ids by login: unique, checked free and ASCII above, so
+            # lower() folds it alike here and in the database (a RETURNING insert went row by row on SQLite)
+            executemany(
+                connection, table.insert(), columns, [tuple(map(rows[n].get, columns)) for n in creates]
+            )
+            logins = [str(rows[n]["login"]).lower() for n in creates]
+            new_ids = dict(select_in(connection, NEW_USER_IDS, logins))
+            for n, login in zip(creates, logins, strict=True):
+                answers[n] = str(new_ids[login])
+        else:
+            params = [{column: rows[n].get(column) for column in columns} for n in creates]
+            query = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+            for n, new_id in zip(creates, connection.execute(query, params).scalars(), strict=True):
+                answers[n] = str(new_id)
+    by_columns: dict[tuple, list[tuple]] = {}
     for row, lms_id in zip(rows, ids, strict=True):
         if lms_id is not None and row:
-            by_columns.setdefault(tuple(sorted(row)), []).append({**row, "lms_id": lms_id})
+            names = tuple(sorted(row))
+            by_columns.setdefault(names, []).append((*(row[name] for name in names), lms_id))
     statement = table.update().where(table.c.id == sa.bindparam("lms_id"))
-    for params in by_columns.values():
-        connection.execute(statement, params)
+    for names, params in by_columns.items():
+        executemany(connection, statement, (*names, "lms_id"), params)
     return answers
 
 
@@ -194,19 +211,15 @@ def _memberships(connection, operations: list[Operation]) -> list[str]:
     _require(connection, users, [user for _, user in pairs])
     adds = [pair for pair, op in zip(pairs, operations, strict=True) if op.action == "add_member"]
     removes = [pair for pair, op in zip(pairs, operations, strict=True) if op.action == "remove_member"]
-    existing = set()
-    for start in range(0, len(adds), CHUNK):
-        users_in = sorted({user for _, user in adds[start : start + CHUNK]})
-        query = sa.select(group_members.c.group_id, group_members.c.user_id).where(
-            group_members.c.user_id.in_(users_in)
-        )
-        existing.update(tuple(row) for row in connection.execute(query).all())
-    fresh = [{"group_id": g, "user_id": u} for g, u in adds if (g, u) not in existing]
-    if fresh:
-        connection.execute(group_members.insert(), fresh)
+    query = sa.select(group_members.c.group_id, group_members.c.user_id).where(
+        group_members.c.user_id.in_(VALUES)
+    )
+    existing = set(select_in(connection, query, sorted({user for _, user in adds})))
+    fresh = [(g, u) for g, u in adds if (g, u) not in existing]
+    executemany(connection, group_members.insert(), ("group_id", "user_id"), fresh)
     if removes:
         statement = group_members.delete().where(
             group_members.c.group_id == sa.bindparam("g"), group_members.c.user_id == sa.bindparam("u")
         )
-        connection.execute(statement, [{"g": g, "u": u} for g, u in removes])
+        executemany(connection, statement, ("g", "u"), removes)
     return [str(group) for group, _ in pairs]
