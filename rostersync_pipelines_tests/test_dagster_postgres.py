@@ -578,3 +578,45 @@ def test_the_run_queue_dequeues_one_run_per_sync(tmp_path, dagster_url, monkeypa
         event(queued, DagsterEventType.RUN_SUCCESS)
         list(daemon.run_iteration(context))
         assert launched() == {other.run_id, queued.run_id, later.run_id}
+
+
+def test_syncs_that_start_together_make_their_lms_pool_once(dagster_url, tmp_path, monkeypatch):
+    """Dagster makes a pool's row at its first claim, and on PostgreSQL two first claims at once fail one
+    run ("current transaction is aborted"); the plan step makes it first, and a lost race there is harmless."""
+    import threading
+
+    import dagster as dg
+
+    from rostersync_pipelines.defs.pools import ensure_pool
+
+    home = deploy_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_url)
+    pool = f"lms/talentlms/race-{uuid.uuid4().hex[:8]}.talentlms.com"
+    with dg.DagsterInstance.get() as instance:  # its tables made, as for any run that reaches a plan step
+        assert instance.event_log_storage.supports_global_concurrency_limits
+    errors: list[BaseException] = []
+    gate = threading.Barrier(6)
+
+    def first_plan() -> None:
+        with dg.DagsterInstance.get() as instance:
+            gate.wait(timeout=60)
+            try:
+                ensure_pool(instance, pool)
+            except BaseException as error:  # noqa: BLE001 - every failure is the finding
+                errors.append(error)
+
+    threads = [threading.Thread(target=first_plan) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with dg.DagsterInstance.get() as instance:
+        [limit] = [limit for limit in instance.event_log_storage.get_pool_limits() if limit.name == pool]
+        assert limit.limit == 1 and limit.from_default
+        claim = instance.event_log_storage.claim_concurrency_slot(pool, "a-run", "a_step")
+        assert claim.is_claimed  # the row a step's claim finds, with its one slot
+        assert not instance.event_log_storage.claim_concurrency_slot(pool, "b-run", "b_step").is_claimed
+        instance.event_log_storage.free_concurrency_slots_for_run("a-run")
+        instance.event_log_storage.free_concurrency_slots_for_run("b-run")

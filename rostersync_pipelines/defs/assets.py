@@ -17,7 +17,7 @@ from rostersync_pipelines.config import Sync
 from rostersync_pipelines.defs import checks, metadata
 from rostersync_pipelines.defs.approve import approve_job_name, approve_link
 from rostersync_pipelines.defs.plan_metadata import describe_plan, plan_run_tags, rejects_metadata
-from rostersync_pipelines.defs.pools import target_pool
+from rostersync_pipelines.defs.pools import ensure_pool, target_pool
 from rostersync_pipelines.defs.previews import table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.defs.review import after_apply, applied_metadata
@@ -129,6 +129,7 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     )
     def _plan(context: AssetExecutionContext, rostersync: RosterSyncConfig, **inputs):
         config = rostersync.load()
+        ensure_pool(context.instance, target_pool(sync.target))  # before two syncs race to make it
         canonical = Canonical(**{name: inputs[name] for name in CANONICAL})
         sources = canonical.rejects.attrs.get(DIGEST)
         if sources is None:

@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from rostersync_pipelines.config_targets import Target
 
@@ -91,3 +92,22 @@ def _stopped(instance, run_id: str) -> bool:
         DagsterRunStatus.CANCELED,
         DagsterRunStatus.FAILURE,
     )
+
+
+def ensure_pool(instance, pool: str) -> None:
+    """Make the pool's row before any step claims it.
+
+    Dagster writes a pool's row at the first claim of a step; on PostgreSQL, two first claims at once (two
+    syncs into one LMS, started together) make one run fail: the loser's INSERT aborts its transaction and
+    its UPDATE then fails ("current transaction is aborted"). The plan step, which never holds the slot,
+    makes the row first; losing the same race here is harmless, since the winner made the row."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or instance.global_op_concurrency_default_limit is None:
+        return
+    if any(limit.name == pool for limit in storage.get_pool_limits()):
+        return
+    try:
+        storage.initialize_concurrency_limit_to_default(pool)
+    except SQLAlchemyError:
+        if not any(limit.name == pool for limit in storage.get_pool_limits()):
+            raise
