@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rostersync_pipelines.errors import TargetError
+from rostersync_pipelines.state.locks import create_tables
 from rostersync_pipelines.targets.base import LmsState, Operation
 from rostersync_pipelines.targets.embedded_schema import (
     ID_COLUMNS,
@@ -124,7 +125,7 @@ class EmbeddedLms:
         self.engine = sa.create_engine(url)
         if is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)  # two first runs at once (state/locks.py)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rostersync_pipelines.errors import TargetError
+from rostersync_pipelines.state.locks import create_tables
 from rostersync_pipelines.targets.base import DEPARTMENT_STATE_COLUMNS
 
 metadata = sa.MetaData()
@@ -35,7 +36,7 @@ class Departments:
         # the journal writes to the same database while changes apply: wait for its lock, do not fail
         is_sqlite = sa.make_url(state_url).get_backend_name() == "sqlite"
         self.engine = sa.create_engine(state_url, connect_args={"timeout": 30} if is_sqlite else {})
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)  # two first runs at once (state/locks.py)
         self.target = target
         self.mine = catalogue.c.target == target
 
