@@ -85,15 +85,20 @@ class Workspace:
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def query(self, url: str, sql: str) -> list[tuple]:
-        engine = sa.create_engine(url)
-        try:
-            with engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(sa.text(sql))]
-        finally:
-            engine.dispose()
+        return query(url, sql)
 
     def state(self, sql: str) -> list[tuple]:
         return self.query(self.state_url, sql)
 
     def lms(self, sql: str) -> list[tuple]:
         return self.query(self.lms_url, sql)
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of one statement, through an engine of its own (the processes under test hold theirs)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from dagster._core.scheduler.instigation import TickStatus
 
 from rostersync_pipelines.alerts import UI_URL_ENV
 from rostersync_pipelines.defs.alerts import SENSOR_NAME
@@ -24,22 +24,13 @@ from rostersync_pipelines_tests.cli_processes import BIN
 from rostersync_pipelines_tests.conftest import REPO
 from rostersync_pipelines_tests.fakes.https_proxy import FakeInternet
 from rostersync_pipelines_tests.fakes.slack_webhook import SlackWebhook
+from rostersync_pipelines_tests.test_daemon import ticks as sensor_ticks
 
 TIMEOUT_SECONDS = 240
-FINISHED = (TickStatus.SUCCESS, TickStatus.SKIPPED, TickStatus.FAILURE)
 
 
 def ticks(instance: dg.DagsterInstance) -> list:
-    states = [
-        state
-        for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        if state.instigator_name == SENSOR_NAME
-    ]
-    if not states:
-        return []
-    [state] = states
-    found = instance.get_ticks(state.instigator_origin_id, state.selector_id, statuses=list(FINISHED))
-    return sorted(found, key=lambda tick: tick.timestamp)
+    return sensor_ticks(instance, SENSOR_NAME)
 
 
 def test_the_daemon_tells_a_failed_cli_sync_once(tmp_path):

@@ -124,12 +124,12 @@ def demo_workspace(folder: Path) -> Path:
     return config
 
 
-def ticks(instance: dg.DagsterInstance) -> list:
+def ticks(instance: dg.DagsterInstance, sensor: str = SENSOR) -> list:
     """The sensor's finished ticks, oldest first (its state exists from the daemon's first look at it)."""
     states = [
         state
         for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        if state.instigator_name == SENSOR
+        if state.instigator_name == sensor
     ]
     if not states:
         return []

@@ -25,6 +25,7 @@ import yaml
 from rostersync_pipelines import cli
 from rostersync_pipelines.defs.jobs import SYNC_TAG
 from rostersync_pipelines.instance_storage import scheme_problems
+from rostersync_pipelines_tests.cli_processes import query
 from rostersync_pipelines_tests.conftest import _POSTGRES_SKIP, POSTGRES_SERVER_URL, REPO
 from rostersync_pipelines_tests.test_two_syncs import EMPLOYEES, PARTNERS, TwoSyncs
 
@@ -149,15 +150,6 @@ def two_syncs(folder: Path, state_url: str, lms_url: str | None = None) -> TwoSy
     syncs.write("employees", EMPLOYEES)
     syncs.write("partners", PARTNERS)
     return syncs
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
 
 
 def open_instance(home: Path):
