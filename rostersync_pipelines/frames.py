@@ -54,7 +54,18 @@ def rewrite_text(values: pd.Series, kernel) -> pd.Series:
         pc.or_(changed, pc.and_(pc.is_null(result_text), pc.is_valid(text))).to_numpy(zero_copy_only=False)
     )
     result = original.copy()
-    result[pd.isna(result)] = None
+    result[pc.is_null(text).to_numpy(zero_copy_only=False)] = None  # NaN, None, pd.NA: Arrow's nulls
     if len(changed):
         result[changed] = result_text.take(pa.array(changed)).to_numpy(zero_copy_only=False)
     return pd.Series(result, index=values.index, dtype=object, copy=False)
+
+
+def per_distinct(values: pd.Series, function) -> pd.Series:
+    """function(values), computed on each distinct value once: a million statuses or dates are a few
+    distinct texts. `function` must treat each value on its own; blanks (None, NaN) all get None's result."""
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    table = np.empty(len(distinct) + 1, dtype=object)
+    table[:-1] = distinct
+    table[-1] = None  # code -1 (blank) reads the last slot
+    results = function(pd.Series(table, dtype=object))
+    return pd.Series(results.to_numpy()[codes], index=values.index, dtype=results.dtype)

@@ -27,8 +27,32 @@ def encode(*columns: pd.Series | np.ndarray) -> tuple[list[np.ndarray], int]:
     key = ("encode", *(id(column) for column in columns))
     hit = cache.get(key)
     if hit is None or any(kept is not column for kept, column in zip(hit[0], columns, strict=True)):
+        wider = _within_wider(cache, columns)
+        if wider is not None:
+            return wider
         hit = cache[key] = (columns, _encode(*columns))  # holding the columns keeps their ids unique
     return hit[1]
+
+
+def _within_wider(cache: dict, columns) -> tuple[list[np.ndarray], int] | None:
+    """The codes of columns an earlier call encoded together with others: the same value still has the
+    same code, so a plan encodes each family of keys (logins, managers' logins) once, however grouped."""
+    for key, hit in cache.items():
+        if key[0] != "encode" or len(hit[0]) <= len(columns):
+            continue
+        kept, (codes, size) = hit
+        positions = [next((i for i, other in enumerate(kept) if other is column), None) for column in columns]
+        if None not in positions:
+            return [codes[i] for i in positions], size
+    return None
+
+
+def encode_together(*columns: pd.Series) -> None:
+    """Inside `fold_once()`, encode a family of key columns at once, so that later `encode` calls of any of
+    them reuse these codes instead of hashing a million strings again."""
+    cache = plan_cache()
+    if cache is not None:
+        encode(*columns)
 
 
 def _encode(*columns: pd.Series | np.ndarray) -> tuple[list[np.ndarray], int]:
@@ -58,7 +82,8 @@ def holders(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def take(values: np.ndarray, positions: np.ndarray, default=None) -> np.ndarray:
     """values[positions] where positions >= 0, else `default`: an object array."""
-    result = np.full(len(positions), default, dtype=object)
-    found = positions >= 0
-    result[found] = values[positions[found]]
-    return result
+    # one gather: `default` sits after the values, where position -1 points
+    padded = np.empty(len(values) + 1, dtype=object)
+    padded[:-1] = values
+    padded[-1] = default
+    return padded[np.maximum(positions, NONE)]

@@ -28,6 +28,7 @@ class Matches:
     reason: pd.Series
     candidates: pd.DataFrame  # every candidate id per method, so a conflict's records can be left alone
     claimed: np.ndarray  # per LMS row: does any source row point at it (a candidate of any method)
+    positions: np.ndarray | None = None  # row position in the LMS table of `lms_id` (-1 when None)
 
 
 def key_name(key: str | list[str]) -> str:
@@ -108,9 +109,14 @@ def match(
     reason[in_conflict] = conflict[in_conflict]
     chosen_ids[in_conflict] = None
     frame = pd.DataFrame(
-        {name: take(lms_ids, candidates[:, column]) for column, name in enumerate(names)}, index=index
+        {name: take(lms_ids, candidates[:, column]) for column, name in enumerate(names)},
+        index=index,
+        dtype=object,  # ids as they are: no round trip through Arrow strings
     )
-    return Matches(chosen_ids, pd.Series(situation, index=index, dtype=object), reason, frame, claimed)
+    positions = np.where(in_conflict, NONE, chosen)
+    return Matches(
+        chosen_ids, pd.Series(situation, index=index, dtype=object), reason, frame, claimed, positions
+    )
 
 
 def _linked(source_ids: pd.Series, links: pd.Series, lms_ids: np.ndarray) -> np.ndarray:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from rostersync_pipelines.config import Sync
 from rostersync_pipelines.reconcile.capabilities import drop_unsupported
+from rostersync_pipelines.reconcile.codes import encode_together
 from rostersync_pipelines.reconcile.departments import (
     plan_department_deletions,
     plan_departments,
@@ -59,6 +61,12 @@ def make_plan(
         )
         if canonical.departments is None:
             department_rows, code_ids = plan_unknown_departments(users, lms.departments, code_ids, sync)
+        people = ("login", "manager", "functional_manager")
+        if all(column in users for column in people) and "login" in lms.users:
+            # logins are matched, then looked up as managers: one encoding serves both
+            encode_together(
+                fold(users, "login"), fold(lms.users, "login"), *(fold(users, c) for c in people[1:])
+            )
         found = match(users, lms.users, sync.matching.users, user_source_ids(users), state.user_links, "user")
         user_rows = plan_users(users, found, lms.users, code_ids, sync, today)
         parts = [
@@ -87,11 +95,13 @@ def make_plan(
 
 def _destinations(rows: pd.DataFrame, field: str) -> pd.Series:
     """LMS id -> the new value of `field`, for the rows of the plan that change it."""
-    moved = rows["values"].str.get(field) if len(rows) else pd.Series(dtype=object)
-    destinations = pd.Series(
-        moved.to_numpy(), index=pd.Index(rows["lms_id"].to_numpy(), dtype=object), dtype=object
+    values, ids = rows["values"].to_numpy(dtype=object), rows["lms_id"].to_numpy(dtype=object)
+    records = np.flatnonzero(pd.notna(ids))  # creates have no LMS id yet: their dicts are never read
+    moves = [(ids[row], values[row].get(field)) for row in records if isinstance(values[row], dict)]
+    moves = [(lms_id, to) for lms_id, to in moves if pd.notna(to)]
+    return pd.Series(
+        [to for _, to in moves], index=pd.Index([lms_id for lms_id, _ in moves], dtype=object), dtype=object
     )
-    return destinations[destinations.notna() & destinations.index.notna()]
 
 
 def _departments_named_by_rejects(rejects: pd.DataFrame, lms: pd.DataFrame) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rostersync_pipelines.frames import as_objects
+from rostersync_pipelines.reconcile.codes import take
 from rostersync_pipelines.transform.identity import fold
 
 NEW = "new:"
@@ -24,5 +25,11 @@ def is_pending(value) -> bool:
 
 def resolve(ids: pd.Series, frame: pd.DataFrame, column: str) -> pd.Series:
     """Folded key -> LMS id, or `new:<key>` when the record is being created, or None when unknown."""
-    resolved = fold(frame, column).map(ids)
-    return resolved.astype(object).where(resolved.notna(), None)
+    keys = fold(frame, column)
+    if not ids.index.is_unique:  # as Series.map would: refused
+        resolved = keys.map(ids)
+        return resolved.astype(object).where(resolved.notna(), None)
+    table = ids.to_numpy(dtype=object, copy=True)
+    table[pd.isna(table)] = None
+    positions = pd.Index(ids.index, dtype=object).get_indexer(keys.to_numpy(dtype=object))
+    return pd.Series(take(table, positions), index=keys.index, dtype=object)

@@ -36,8 +36,12 @@ def plan_frame(**columns) -> pd.DataFrame:
             array = np.asarray(value.to_numpy() if isinstance(value, pd.Series) else value, dtype=dtype)
         else:
             array = np.full(length, value, dtype=dtype)
-        series = pd.Series(array, dtype=dtype, copy=False)
-        data[column] = series.where(series.notna(), None) if dtype is object else series
+        if dtype is object:
+            blank = pd.isna(array)
+            if blank.any():
+                array = array.copy()  # never write into the caller's column
+                array[blank] = None
+        data[column] = pd.Series(array, dtype=dtype, copy=False)
     return pd.DataFrame(data, index=range(length))
 
 
@@ -55,16 +59,32 @@ def diff(
     limits the {field: [old, new]} dicts to the rows a caller reads them for (users: the matched ones; a
     first load of a million people would otherwise build a million dicts only to drop them).
     """
-    flags = {}
+    # rows nobody reads the changes of are not compared at all (a first load: every row is a create)
+    rows = np.arange(len(desired)) if described is None else np.flatnonzero(np.asarray(described, dtype=bool))
+    whole = len(rows) == len(desired)
+    flags, any_rows = {}, np.zeros(len(rows), dtype=bool)
     for field in fields:
         new, old = desired[field].to_numpy(dtype=object), current[field].to_numpy(dtype=object)
-        new_blank, old_blank = pd.isna(new), pd.isna(old)
-        same = (new == old) | (new_blank & old_blank)
-        flags[field] = ~same & (~new_blank | (field in clearable))
-    changed = pd.DataFrame(flags, index=desired.index)
-    any_changed = changed.any(axis=1)
-    if described is not None:
-        any_changed = any_changed & described
+        if not whole:
+            new, old = new[rows], old[rows]
+        differs = np.asarray(new != old, dtype=bool)
+        # blanks matter only where the values differ: few rows once the LMS is in step with the source
+        unequal = np.flatnonzero(differs)
+        new_blank = pd.isna(new[unequal])
+        if field in clearable:
+            differs[unequal] = ~(new_blank & pd.isna(old[unequal]))
+        else:
+            differs[unequal] = ~new_blank
+        any_rows |= differs
+        if whole:
+            flags[field] = differs
+        else:
+            flags[field] = np.zeros(len(desired), dtype=bool)
+            flags[field][rows] = differs
+    changed = pd.DataFrame(flags, index=desired.index, columns=fields)
+    any_changed = np.zeros(len(desired), dtype=bool)
+    any_changed[rows] = any_rows
+    any_changed = pd.Series(any_changed, index=desired.index)
     changes = nones(desired.index)
     if any_changed.any():
         rows = changed[any_changed]
@@ -91,8 +111,10 @@ def diff(
 
 
 def values_from_changes(changes: pd.Series) -> pd.Series:
-    return changes.map(
-        lambda change: (
-            {field: pair[1] for field, pair in change.items()} if isinstance(change, dict) else None
-        )
-    )
+    """{field: new} of each {field: [old, new]}; None elsewhere. Only the rows that change build a dict."""
+    cells = changes.to_numpy(dtype=object)
+    values = np.full(len(cells), None, dtype=object)
+    some = np.flatnonzero(np.fromiter((isinstance(change, dict) for change in cells), bool, len(cells)))
+    for row in some:
+        values[row] = {field: pair[1] for field, pair in cells[row].items()}
+    return pd.Series(values, index=changes.index, dtype=object, copy=False)

@@ -48,7 +48,7 @@ def hold_destructive(
 
     `approved_only` (the sync's `apply: approved_only`, Okta's confirm queue) holds every destructive change
     until a person approves the plan that announced it."""
-    plan = plan.copy()
+    plan = plan.copy(deep=False)  # copy-on-write: the caller's frame is never changed all the same
     destructive = plan["action"].isin(DESTRUCTIVE) & plan["error"].isna()
     why = nones(plan.index)
     problems = [problem for source in health if (problem := source.problem(safety.min_source_rows_ratio))]

@@ -19,7 +19,7 @@ from rostersync_pipelines.reconcile.references import pending, resolve
 from rostersync_pipelines.reconcile.renames import chain_depth, record_positions, rename_order, taken_identity
 from rostersync_pipelines.reconcile.rows import diff, plan_frame, values_from_changes
 from rostersync_pipelines.schema import CUSTOM_PREFIX
-from rostersync_pipelines.transform.identity import fold
+from rostersync_pipelines.transform.identity import fold, share_folds
 
 BASE_FIELDS = ["login", "email", "first_name", "last_name", "user_unique_key"]
 
@@ -57,21 +57,10 @@ def plan_users(
     users: pd.DataFrame, found: Matches, lms: pd.DataFrame, code_ids: pd.Series, sync: Sync, today: dt.date
 ) -> pd.DataFrame:
     desired, terminated = desired_users(users, found, code_ids, lms, sync, today)
+    share_folds(desired, users, ["login", "email"])  # copies of the source's keys: their folds and codes too
     fields = [column for column in desired.columns]
-    by_id = lms.set_index("id")
-    current = by_id.reindex(found.lms_id).reset_index(drop=True)
-    current.index = users.index
-    for column in fields:
-        if column.startswith(CUSTOM_PREFIX):
-            name = column[len(CUSTOM_PREFIX) :]
-            current[column] = pd.Series(
-                [
-                    fields.get(name) if isinstance(fields, dict) else None
-                    for fields in current["custom_fields"]
-                ],
-                index=current.index,
-                dtype=object,
-            )
+    records = found.positions if found.positions is not None else record_positions(found.lms_id, lms)
+    current = _current(lms, records, fields, users.index)
     if sync.policies.returning_users == "ignore":
         desired["status"] = desired["status"].where(current["status"] != "inactive", "inactive")
     # the changes of a matched person only: an unmatched one is created from `desired`, and its changes
@@ -88,33 +77,33 @@ def plan_users(
     action[matched & changed["status"] & (desired["status"] == "active")] = "reactivate"
     action[matched & changed["status"] & (desired["status"] == "inactive")] = "deactivate"
     reason[matched & (action == "none")] += "; up to date"
-    reason[action == "deactivate"] += "; " + _leaving_reason(users, terminated)[action == "deactivate"]
+    leaving_reason = _leaving_reason(users, terminated)
+    reason[action == "deactivate"] += "; " + leaving_reason[action == "deactivate"]
     reason[action == "reactivate"] += "; returning (policy returning_users: reactivate)"
 
     unmatched = situation == "unmatched"
     leaving = unmatched & (desired["status"] == "inactive")
-    reason[leaving] = "not created: " + _leaving_reason(users, terminated)[leaving]
+    reason[leaving] = "not created: " + leaving_reason[leaving]
     action[unmatched & ~leaving] = "create"
 
     protected = found.lms_id.isin(set(lms.loc[protected_mask(lms, sync.policies.protected_logins), "id"]))
     action[protected] = "none"  # before the identity checks: a protected account keeps its login and email
-    records = record_positions(found.lms_id, lms)
     conflict = taken_identity(desired, records, lms, action)
     conflict = conflict.combine_first(_unknown_department(users, desired, (action != "none") | matched))
     reason[protected] += "; protected: never changed"
-    situation[conflict.notna()] = "conflict"
-    reason[conflict.notna()] = conflict[conflict.notna()]
-    action[conflict.notna()] = "none"
+    in_conflict = conflict.notna()
+    situation[in_conflict] = "conflict"
+    reason[in_conflict] = conflict[in_conflict]
+    action[in_conflict] = "none"
 
-    values = values_from_changes(changes)
-    create = action == "create"
-    values[create] = desired[create].astype(object).where(desired[create].notna(), None).to_dict("records")
-    values = values.where(action != "none", None)
-    with_values = values.notna()
-    values[with_values] = [
-        _fold_custom(value, custom)
-        for value, custom in zip(values[with_values], current.loc[with_values, "custom_fields"], strict=True)
-    ]
+    create = (action == "create").to_numpy(dtype=bool)
+    values = values_from_changes(changes).to_numpy(dtype=object, copy=True)
+    values[(action == "none").to_numpy(dtype=bool)] = None
+    customs = current["custom_fields"].to_numpy(dtype=object)
+    for row in np.flatnonzero(pd.notna(values) & ~create):
+        values[row] = _fold_custom(values[row], customs[row])
+    values[create] = _create_values(desired, create)
+    create = pd.Series(create, index=users.index)
     return plan_frame(
         entity="users",
         action=action,
@@ -132,6 +121,23 @@ def plan_users(
             rename_order(desired, records, lms, action),
         ),
     )
+
+
+def _current(lms: pd.DataFrame, records: np.ndarray, fields: list[str], index: pd.Index) -> pd.DataFrame:
+    """The LMS's values of each row's record (None for a row without one), taken by row position: no
+    lookup by id, and custom.<name> read only from the records that rows point at."""
+    plain = [column for column in fields if not column.startswith(CUSTOM_PREFIX)]
+    columns = dict.fromkeys([*plain, "status", "custom_fields"])
+    current = {column: take(lms[column].to_numpy(dtype=object), records) for column in columns}
+    matched = np.flatnonzero(records >= 0)
+    held = current["custom_fields"][matched]
+    for column in fields:
+        if column.startswith(CUSTOM_PREFIX):
+            name = column[len(CUSTOM_PREFIX) :]
+            values = np.full(len(records), None, dtype=object)
+            values[matched] = [custom.get(name) if isinstance(custom, dict) else None for custom in held]
+            current[column] = values
+    return pd.DataFrame(current, index=index, dtype=object)
 
 
 def _managers(users: pd.DataFrame, found: Matches, lms: pd.DataFrame) -> dict[str, pd.Series]:
@@ -185,6 +191,32 @@ def _unknown_department(users: pd.DataFrame, desired: pd.DataFrame, in_play: pd.
         'department "' + users.loc[lost, "department"] + '" is not in the LMS or is itself in conflict'
     )
     return conflict
+
+
+def _create_values(desired: pd.DataFrame, create: np.ndarray) -> np.ndarray:
+    """What each create sends: every desired column (blank = None), custom.<name> columns folded into one
+    custom_fields mapping after the others, as `_fold_custom` would fold them for a record that has none.
+    Built from columns, a dict per create and nothing per cell."""
+    rows = np.flatnonzero(create)
+    cells = {}
+    for column in desired.columns:
+        values = desired[column].to_numpy(dtype=object)[rows]
+        blank = pd.isna(values)
+        if blank.any():
+            values[blank] = None
+        cells[column] = values
+    plain = [column for column in cells if not column.startswith(CUSTOM_PREFIX)]
+    custom = [column for column in cells if column.startswith(CUSTOM_PREFIX)]
+    made = [
+        dict(zip(plain, row, strict=True)) for row in zip(*(cells[column] for column in plain), strict=True)
+    ]
+    if custom:
+        names = [column[len(CUSTOM_PREFIX) :] for column in custom]
+        for value, row in zip(made, zip(*(cells[column] for column in custom), strict=True), strict=True):
+            value["custom_fields"] = dict(zip(names, row, strict=True))
+    result = np.empty(len(rows), dtype=object)
+    result[:] = made
+    return result
 
 
 def _fold_custom(values: dict, current: dict | None) -> dict:

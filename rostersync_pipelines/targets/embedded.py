@@ -38,7 +38,7 @@ ACTIONS = {entity: ("create", "update", "delete") for entity in TABLES} | {
     "group_members": ("add_member", "remove_member")
 }
 NAMES_SHOWN = 5  # records listed in a refusal before "..."
-FLAT = (str, int, float, bool, type(None))  # values a shallow copy of a parsed mapping shares safely
+FLAT = (str, int, float, bool, type(None))  # values a mapping shared by many users may hold safely
 
 # The statements every apply runs, built once: SQLAlchemy then reuses their compiled form (~8x cheaper).
 _ID, _VALUE = sa.bindparam("lms_id"), sa.bindparam("value", type_=sa.Text)
@@ -90,8 +90,10 @@ def _read(connection: sa.Connection, table: sa.Table, columns: list[str]) -> pd.
 
 
 def _custom_fields(texts: list) -> list:
-    """Each user's custom_fields as a dict of their own. People share a few distinct texts (a job title),
-    so each text is parsed once and a flat mapping copied per user; anything nested is parsed per user."""
+    """Each user's custom_fields as a dict. People share a few distinct texts (a job title), so each text is
+    parsed once, and users whose text is the same flat mapping share one dict: a million users are then
+    a few hundred dicts, not a million copies. Nothing changes them in place (a plan builds its own dict
+    per change); anything nested is parsed per user, since a shared list inside would be easy to mutate."""
     parsed: dict[str, tuple[Any, bool]] = {}
     out = []
     for text in texts:
@@ -103,9 +105,9 @@ def _custom_fields(texts: list) -> list:
             value = json.loads(text)
             flat = isinstance(value, dict) and all(isinstance(v, FLAT) for v in value.values())
             known = parsed[text] = (value, flat)
-            out.append(value)  # the first holder keeps the parsed object itself
+            out.append(value)
             continue
-        out.append(dict(known[0]) if known[1] else json.loads(text))
+        out.append(known[0] if known[1] else json.loads(text))
     return out
 
 

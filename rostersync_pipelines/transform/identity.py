@@ -74,6 +74,16 @@ def fold(frame: pd.DataFrame, column: str) -> pd.Series:
     return hit[1]
 
 
+def share_folds(copy: pd.DataFrame, original: pd.DataFrame, columns: list[str]) -> None:
+    """Inside `fold_once()`: `copy[column]` holds the same values as `original[column]`, so folding either
+    gives the other's folded column (the same object, so their integer codes are shared too)."""
+    cache = _folds.get()
+    if cache is None:
+        return
+    for column in columns:
+        cache[(id(copy), column)] = (copy, fold(original, column))
+
+
 def exact_duplicates(frame: pd.DataFrame, columns: list[str], anchor: str) -> tuple[pd.Series, pd.Series]:
     """(mask of repeated rows after the first, the first row's number) — an exported row listed twice.
 

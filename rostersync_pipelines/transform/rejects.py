@@ -18,7 +18,10 @@ def split_off(
     """(rows kept, rejects of the rows in mask) — the identity columns travel with the reject, so reconcile
     can leave that person's LMS account alone."""
     mask = mask.fillna(False).astype(bool)
-    taken = frame[mask]
+    if not mask.any():  # the usual case: nothing to set aside, so the table is not copied
+        taken, kept = frame.iloc[:0], frame
+    else:
+        taken, kept = frame[mask], frame[~mask]
     reasons = (
         reason.reindex(taken.index) if isinstance(reason, pd.Series) else pd.Series(reason, index=taken.index)
     )
@@ -30,7 +33,7 @@ def split_off(
     rejects["reason"] = reasons.astype(object)
     for column in REJECT_COLUMNS[5:]:
         rejects[column] = taken[column] if column in taken.columns else None
-    return frame[~mask], rejects[REJECT_COLUMNS].reset_index(drop=True)
+    return kept, rejects[REJECT_COLUMNS].reset_index(drop=True)
 
 
 def display_key(frame: pd.DataFrame) -> pd.Series:

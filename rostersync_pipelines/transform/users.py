@@ -7,9 +7,11 @@ Ambiguity is never resolved by guessing: when two rows claim one login or email,
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rostersync_pipelines.config import Policies, StatusValues
-from rostersync_pipelines.frames import as_objects, fill, nones
+from rostersync_pipelines.frames import as_objects, fill, nones, per_distinct
 from rostersync_pipelines.schema import CUSTOM_PREFIX, NOT_SYNCED, ROW, USER_COLUMNS
 from rostersync_pipelines.transform.identity import exact_duplicates, folded, shared_values
 from rostersync_pipelines.transform.rejects import concat_rejects, split_off
@@ -17,6 +19,9 @@ from rostersync_pipelines.transform.values import value_problems
 
 SOURCE = "users"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+# Every character Python's `re` counts as \s (str.isspace), spelled out: RE2's \s is ASCII only.
+SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_EMAIL_RE2 = "^" + EMAIL.replace("\\s", SPACES) + "$"
 
 
 def normalize_users(
@@ -49,7 +54,7 @@ def normalize_users(
         shared, reason = shared_values(frame, key)
         reject(shared, _two_departments(frame, key, shared).combine_first(reason))
 
-    bad_email = frame["email"].notna() & ~frame["email"].str.fullmatch(EMAIL).fillna(False).astype(bool)
+    bad_email = frame["email"].notna() & ~valid_emails(frame["email"])
     reject(bad_email, fill('invalid email "{}"', frame.loc[bad_email, "email"]))
 
     status, unknown_status, hint = read_status(frame["status"], status_values or StatusValues())
@@ -62,7 +67,7 @@ def normalize_users(
         bad_date,
         fill('invalid termination date "{}"; use YYYY-MM-DD', frame.loc[bad_date, "termination_date"]),
     )
-    frame["termination_date"] = parse_dates(frame["termination_date"])
+    frame["termination_date"] = parsed[frame.index]
 
     if department_codes is not None:
         no_department = frame["department"].isna()
@@ -81,13 +86,20 @@ def normalize_users(
     return frame.reset_index(drop=True), concat_rejects(rejects)
 
 
+def valid_emails(values: pd.Series) -> pd.Series:
+    """`EMAIL` fully matched, as Python's `re` would (its \\s is Unicode whitespace), in Arrow's kernels."""
+    text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    found = pc.fill_null(pc.match_substring_regex(text, _EMAIL_RE2), False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
+
+
 def read_status(values: pd.Series, status_values: StatusValues) -> tuple[pd.Series, pd.Series, str]:
     """(active | inactive per row, mask of values in neither list, what to write instead).
 
     Each source writes status its own way (Salesforce IsActive true/false, an HR export Active/Leaver), so
     the lists come from the sync's `status_values`; a blank status is active, as the LMS would assume.
     """
-    folded = values.str.strip().str.casefold()
+    folded = per_distinct(values, lambda text: text.str.strip().str.casefold())
     inactive = {value.strip().casefold() for value in status_values.inactive}
     active = {value.strip().casefold() for value in status_values.active}
     unknown = folded.notna() & ~folded.isin(inactive | active)
@@ -103,6 +115,10 @@ def read_status(values: pd.Series, status_values: StatusValues) -> tuple[pd.Seri
 
 def parse_dates(values: pd.Series) -> pd.Series:
     """ISO dates as text; US M/D/YYYY is accepted too because HR exports from Excel often use it."""
+    return per_distinct(values, _parse_dates)
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
     text = values.astype(object).where(values.notna(), None)
     iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
     us = pd.to_datetime(text, errors="coerce", format="%m/%d/%Y")
