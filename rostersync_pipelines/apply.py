@@ -44,7 +44,7 @@ PHASES = [
 TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientTargetError)
 STOP_SHARE, STOP_MINIMUM = 0.4, 10
 BATCH = 64
-BULK_BATCH = 2_000  # a target with apply_batch takes a journaled batch in one call (one transaction)
+BULK_BATCH = 10000  # a target with apply_batch takes a journaled batch in one call (one transaction)
 __all__ = ["PHASES", "Applier", "ApplyResult", "Outcomes", "Task", "applicable"]
 
 
@@ -282,16 +282,18 @@ class Applier:
         self.finished += 1
         self.result.retried += outcome.get("retried", 0)
         self.result.adopted += int(bool(outcome.get("adopted")))
-        item = {"entity": entity, "action": task.action, "key": key, "values": task.values}
+        item = {"entity": entity, "action": task.action, "key": key}
         if outcome["outcome"] == "applied":
             if task.action == "create":
                 self.result.created[(entity, key)] = outcome["lms_id"]
             label = "update" if task.part else task.row["action"]
             self.result.applied[(entity, label)] += 1
-            self.result.outcomes.append(item | {"outcome": "applied"})
+            # no values kept for what landed: quarantine hashes a refusal's only (apply_outcomes.py)
+            self.result.outcomes.append(item | {"values": None, "outcome": "applied"})
         else:
             self.result.failed.append((entity, key, outcome["message"]))
-            self.result.outcomes.append(item | {"outcome": "failed", "message": outcome["message"]})
+            failed = {"values": task.values, "outcome": "failed", "message": outcome["message"]}
+            self.result.outcomes.append(item | failed)
 
     def _unresolved(self, value) -> bool:
         return is_pending(value) and ("users", value[len(NEW) :]) not in self.result.created

@@ -50,19 +50,20 @@ class Wave:
 
 def wave_of(applier, frame: pd.DataFrame, deferred: list) -> Wave:
     """The wave's changes as columns; a reference to a user this plan creates later is deferred to a
-    follow-up Task, and an update left with nothing else to send drops out (as `Applier._task`)."""
-    seqs = [int(seq) for seq in (frame["seq"] if "seq" in frame else frame.index)]
+    follow-up Task, and an update left with nothing else to send drops out (as `Applier._task`). The
+    plan's values dicts are shared, not copied: only one that gives up a deferred reference is copied."""
+    seqs = list(map(int, (frame["seq"] if "seq" in frame else frame.index).tolist()))
     columns = {name: frame[name].tolist() if name in frame else [None] * len(frame) for name in WAVE_COLUMNS}
-    values = [dict(value or {}) for value in frame["values"].tolist()]
-    unconfirmed = applier.unconfirmed
+    values = [value if value else {} for value in frame["values"].tolist()]
+    unconfirmed, unresolved = applier.unconfirmed, applier._unresolved
     keep = []
     for n, (seq, entity) in enumerate(zip(seqs, columns["entity"], strict=True)):
         if entity == "users":
             found = values[n]
-            later = {
-                name: found.pop(name) for name in USER_REFERENCES if applier._unresolved(found.get(name))
-            }
-            if later:
+            names = [name for name in USER_REFERENCES if unresolved(found.get(name))]
+            if names:
+                found = values[n] = dict(found)
+                later = {name: found.pop(name) for name in names}
                 row = {name: column[n] for name, column in columns.items()}
                 deferred.append(Task(seq, 1, row, later, "update", recheck=(seq, 1) in unconfirmed))
                 if not found and columns["action"][n] != "create":
@@ -78,7 +79,9 @@ def wave_of(applier, frame: pd.DataFrame, deferred: list) -> Wave:
 def send_wave(applier, wave: Wave) -> bool:
     """Send a wave in journaled batches; False when the failure share says stop (as `_send_all`)."""
     for start, end in applier._batches(len(wave.seq)):
-        positions = [n for n in range(start, end) if not _already_done(applier, wave, n)]
+        positions: range | list[int] = range(start, end)
+        if applier.done:  # a resumed plan: what an earlier run applied is counted, not sent again
+            positions = [n for n in positions if not _already_done(applier, wave, n)]
         if not positions:
             continue
         _start(applier, wave, positions)
@@ -91,8 +94,6 @@ def send_wave(applier, wave: Wave) -> bool:
 
 
 def _already_done(applier, wave: Wave, n: int) -> bool:
-    if not applier.done:
-        return False
     previous = applier.done.get((wave.seq[n], 0))
     if previous is None or previous["outcome"] != "applied":
         return False
@@ -103,105 +104,130 @@ def _already_done(applier, wave: Wave, n: int) -> bool:
     return True
 
 
-def _start(applier, wave: Wave, positions: list[int]) -> None:
-    def pick(column: list) -> list:
-        return [column[n] for n in positions]
+def _pick(column: list, positions: range | list[int]) -> list:
+    """The column's cells at these positions: a slice when they are a run (nothing skipped)."""
+    if isinstance(positions, range):
+        return column[positions.start : positions.stop]
+    return [column[n] for n in positions]
 
-    changes = pick(wave.changes)
+
+def _start(applier, wave: Wave, positions: range | list[int]) -> None:
     before = [
-        dumps({name: pair[0] for name, pair in change.items()}) if change else None for change in changes
+        dumps({name: pair[0] for name, pair in change.items()}) if change else None
+        for change in _pick(wave.changes, positions)
     ]
     columns = {
-        "seq": pick(wave.seq),
+        "seq": _pick(wave.seq, positions),
         "part": [0] * len(positions),
-        "entity": pick(wave.entity),
-        "action": pick(wave.action),
-        "key": pick(wave.key),
-        "lms_id": pick(wave.lms_id),
+        "entity": _pick(wave.entity, positions),
+        "action": _pick(wave.action, positions),
+        "key": _pick(wave.key, positions),
+        "lms_id": _pick(wave.lms_id, positions),
         "before": before,
-        "after": [dumps(values) if values else None for values in pick(wave.values)],
+        "after": [dumps(values) if values else None for values in _pick(wave.values, positions)],
     }
     applier.journal.start_columns(applier.plan_id, columns)
 
 
-def _execute(applier, wave: Wave, positions: list[int]) -> list[dict]:
-    """One answer per position: {outcome, lms_id[, message, retried, adopted]} (as `_execute_batch`)."""
-    answers: dict[int, dict] = {}
-    pending: list[tuple[int, object]] = []
-    for n in positions:
-        if wave.recheck[n]:
-            answers[n] = applier._execute(_task(wave, n))
+@dataclass
+class Answers:
+    """The LMS's answers to a batch, a list per field, one position per change of the batch; `extra` holds
+    the retries and adoptions of the few changes that went alone (n -> the `_execute` outcome)."""
+
+    outcome: list[str]
+    lms_id: list
+    message: list
+    extra: dict[int, dict]
+
+
+def _execute(applier, wave: Wave, positions: range | list[int]) -> Answers:
+    """The answer of every position (as `_execute_batch`): sent in one `apply_batch` call, but for a
+    change that must go alone, a refused reference, or a batch the LMS did not answer."""
+    count = len(positions)
+    answers = Answers(["applied"] * count, [None] * count, [None] * count, {})
+    pending: list[int] = []  # the batch's places sent in the one call
+    calls = []
+    resolve, entities, actions, lms_ids, values = (
+        applier._resolve,
+        wave.entity,
+        wave.action,
+        wave.lms_id,
+        wave.values,
+    )
+    recheck = wave.recheck
+    for k, n in enumerate(positions):
+        if recheck[n]:
+            _alone(answers, k, applier._execute(_task(wave, n)))
             continue
         try:
-            pending.append(
-                (
-                    n,
-                    operation(
-                        applier._resolve, wave.entity[n], wave.action[n], wave.lms_id[n], wave.values[n]
-                    ),
-                )
-            )
+            calls.append(operation(resolve, entities[n], actions[n], lms_ids[n], values[n]))
         except TargetError as error:
-            answers[n] = {"outcome": "failed", "message": str(error), "lms_id": wave.lms_id[n]}
-    replies = applier.send_batch([op for _, op in pending]) if pending else None
-    for k, (n, _) in enumerate(pending):
-        if replies is None:
-            task = _task(wave, n)
+            answers.outcome[k], answers.message[k], answers.lms_id[k] = "failed", str(error), lms_ids[n]
+            continue
+        pending.append(k)
+    replies = applier.send_batch(calls) if calls else None
+    if replies is None:
+        for k in pending:
+            task = _task(wave, positions[k])
             task.recheck = True  # the batch may have landed before the connection broke
-            answers[n] = applier._execute(task)
-        elif isinstance(replies[k], TargetError):
-            answers[n] = {"outcome": "failed", "message": str(replies[k]), "lms_id": wave.lms_id[n]}
+            _alone(answers, k, applier._execute(task))
+        return answers
+    for k, reply in zip(pending, replies, strict=True):
+        if isinstance(reply, TargetError):
+            answers.outcome[k], answers.message[k] = "failed", str(reply)
+            answers.lms_id[k] = lms_ids[positions[k]]
         else:
-            answers[n] = {"outcome": "applied", "lms_id": replies[k]}
-    return [answers[n] for n in positions]
+            answers.lms_id[k] = reply
+    return answers
+
+
+def _alone(answers: Answers, k: int, outcome: dict) -> None:
+    answers.outcome[k], answers.lms_id[k] = outcome["outcome"], outcome.get("lms_id")
+    answers.message[k] = outcome.get("message")
+    answers.extra[k] = outcome
 
 
 def _task(wave: Wave, n: int) -> Task:
     return Task(wave.seq[n], 0, wave.row(n), wave.values[n], wave.action[n], recheck=wave.recheck[n])
 
 
-def _finish(applier, wave: Wave, positions: list[int], answers: list[dict]) -> None:
+def _finish(applier, wave: Wave, positions: range | list[int], answers: Answers) -> None:
     """Journal the answers with their links, then count them (as `journal.finish` + `_count`)."""
-    result = applier.result
-    outcome = [answer["outcome"] for answer in answers]
-    lms_ids = [answer.get("lms_id") for answer in answers]
-    messages = [answer.get("message") for answer in answers]
-    links = {"entity": [], "source_id": [], "lms_id": []}
-    created = result.created
-    applied: Counter = Counter()
-    entities, actions, keys = [], [], []
-    for n, state, lms_id in zip(positions, outcome, lms_ids, strict=True):
-        entity, action, key = wave.entity[n], wave.action[n], wave.key[n]
-        entities.append(entity), actions.append(action), keys.append(key)
-        if state != "applied":
+    result, count = applier.result, len(positions)
+    entities, actions, keys = (_pick(column, positions) for column in (wave.entity, wave.action, wave.key))
+    outcome, lms_ids, messages = answers.outcome, answers.lms_id, answers.message
+    failed = [k for k, state in enumerate(outcome) if state != "applied"]
+    links: dict[str, list] = {"entity": [], "source_id": [], "lms_id": []}
+    created, applied = result.created, Counter()
+    refused = set(failed)
+    source_ids = _pick(wave.source_id, positions)
+    for k, (entity, action, key, lms_id) in enumerate(zip(entities, actions, keys, lms_ids, strict=True)):
+        if k in refused:
             continue
         applied[(entity, action)] += 1
         if action == "create":
             created[(entity, key)] = lms_id
-            source_id = wave.source_id[n]
+            source_id = source_ids[k]
             if lms_id and source_id and entity in ("users", "departments"):
                 links["entity"].append(entity), links["source_id"].append(source_id)
                 links["lms_id"].append(str(lms_id))
-    seqs = [wave.seq[n] for n in positions]
     results = {
-        "plan_id": [applier.plan_id] * len(positions),
-        "seq": seqs,
-        "part": [0] * len(positions),
+        "plan_id": [applier.plan_id] * count,
+        "seq": _pick(wave.seq, positions),
+        "part": [0] * count,
         "outcome": outcome,
         "lms_id": lms_ids,
         "message": messages,
     }
     applier.journal.finish_columns(results, applier.sync, links)
-    count = len(positions)
     applier.attempted += count
     applier.finished += count
-    result.retried += sum(answer.get("retried", 0) for answer in answers)
-    result.adopted += sum(bool(answer.get("adopted")) for answer in answers)
+    result.retried += sum(extra.get("retried", 0) for extra in answers.extra.values())
+    result.adopted += sum(bool(extra.get("adopted")) for extra in answers.extra.values())
     result.applied.update(applied)
-    result.failed.extend(
-        (entity, key, message)
-        for entity, key, state, message in zip(entities, keys, outcome, messages, strict=True)
-        if state != "applied"
-    )
-    values = [wave.values[n] for n in positions]
+    result.failed.extend((entities[k], keys[k], messages[k]) for k in failed)
+    # values only for a refusal: quarantine hashes those, and an applied change's are not held (apply_outcomes.py)
+    values: list = [None] * count
+    for k in failed:
+        values[k] = wave.values[positions[k]]
     result.outcomes.extend_columns((entities, actions, keys, values, outcome, messages))

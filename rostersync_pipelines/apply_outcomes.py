@@ -2,7 +2,9 @@
 
 A first load of a million people finishes two million changes; a dict per change held them all until the
 run ended. Here a batch's outcomes are a few column lists, and a dict is made only for whoever iterates
-(`Quarantine.record`), one at a time, in the order the changes finished.
+(`Quarantine.record`), one at a time, in the order the changes finished. The values sent are kept for a
+refused change only (quarantine hashes them to know the same change again); an applied one's `values` is
+None, so the changes of a million-row first load are not all held until the run ends.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Outcomes:
         self._count += 1
 
     def extend_columns(self, columns: tuple[list, ...]) -> None:
-        """One batch: a list per name in FIELDS, all of one length (message None where applied)."""
+        """One batch: a list per name in FIELDS, all of one length (values and message None where applied)."""
         if columns[0]:
             self._parts.append(columns)
             self._count += len(columns[0])

@@ -18,9 +18,24 @@ import sqlalchemy as sa
 EXPANDED = "__[POSTCOMPILE_values]"  # where SQLAlchemy leaves an expanding bind parameter named "values"
 
 
-def executemany(connection: sa.Connection, statement, names: Sequence[str], rows: list[tuple]) -> None:
-    """Run `statement` once per row; `names` are its bind parameters (column names for an insert)."""
+def executemany(
+    connection: sa.Connection, statement, names: Sequence[str], rows: list[tuple], *, unprepared: bool = False
+) -> None:
+    """Run `statement` once per row; `names` are its bind parameters (column names for an insert).
+
+    `unprepared`: have each row planned with its own values. psycopg prepares a statement run more than
+    five times, and PostgreSQL's generic plan for it was chosen while the table was still small: for the
+    journal's update by (plan_id, seq, part) it took the plan_id index, so every row scanned every entry of
+    the plan (12 ms a row at 20,000 entries, quadratic in the plan's size)."""
     if not rows:
+        return
+    driver = connection.connection.driver_connection
+    if unprepared and hasattr(driver, "prepare_threshold"):  # psycopg 3
+        threshold, driver.prepare_threshold = driver.prepare_threshold, None
+        try:
+            executemany(connection, statement, names, rows)
+        finally:
+            driver.prepare_threshold = threshold
         return
     names = list(names)
     compiled = statement.compile(dialect=connection.dialect, column_keys=names)

@@ -10,6 +10,7 @@ two commits per few dozen changes rather than two per change.
 from __future__ import annotations
 
 import datetime as dt
+from itertools import repeat
 
 import pandas as pd
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ ENTRY_COLUMNS = ("seq", "part", "entity", "action", "key", "lms_id", "before", "
 START_NAMES = ("plan_id", *ENTRY_COLUMNS, "started_at", "outcome", "attempts")
 RESULT_COLUMNS = ("plan_id", "seq", "part", "outcome", "lms_id", "message")
 LINK_COLUMNS = ("entity", "source_id", "lms_id")
-FINISH_NAMES = ("outcome", "lms_id", "message", "applied_at", "k_plan", "k_seq", "k_part")
+# in the order SQLAlchemy compiles FINISH (SET in table order, then WHERE): rows need no reordering
+FINISH_NAMES = ("lms_id", "applied_at", "outcome", "message", "k_plan", "k_seq", "k_part")
 FINISH = journal.update().where(
     journal.c.plan_id == sa.bindparam("k_plan"),
     journal.c.seq == sa.bindparam("k_seq"),
@@ -53,21 +55,28 @@ class Journal:
         )
 
     def start_columns(self, plan_id: str, columns: dict[str, list]) -> None:
-        """`start` for a batch held as columns (ENTRY_COLUMNS, one list each): no dict per entry."""
+        """`start` for a batch held as columns (ENTRY_COLUMNS, one list each): no dict per entry.
+
+        A batch is first inserted as it is: a plan's changes are journaled once each, so only a resumed
+        plan meets an entry already there. The unique index then refuses the insert, the transaction rolls
+        back, and the batch is journaled again knowing which entries to count a try on instead: a look-up
+        per batch that a first run of a plan never needs."""
         seqs, parts = columns["seq"], columns["part"]
         if not seqs:
             return
         stamp = _now()
+        try:
+            with self.engine.begin() as connection:
+                self._insert(connection, plan_id, columns, stamp)
+            return
+        except sa.exc.IntegrityError:
+            pass  # some of the batch was journaled before: nothing of it was written
         with self.engine.begin() as connection:
             known = self._existing(connection, plan_id, seqs, parts)
             fresh = [n for n, key in enumerate(zip(seqs, parts, strict=True)) if key not in known]
-            started = bound(connection, journal.c.started_at, stamp)
-            values = [columns[name] for name in ENTRY_COLUMNS]
-            if len(fresh) == len(seqs):
-                rows = [(plan_id, *row, started, "started", 1) for row in zip(*values, strict=True)]
-            else:
-                rows = [(plan_id, *(column[n] for column in values), started, "started", 1) for n in fresh]
-            executemany(connection, journal.insert(), START_NAMES, rows)
+            self._insert(
+                connection, plan_id, {name: [columns[name][n] for n in fresh] for name in columns}, stamp
+            )
             for seq, part in zip(seqs, parts, strict=True):
                 if (seq, part) in known:
                     connection.execute(
@@ -75,6 +84,15 @@ class Journal:
                         .where(*self._key({"plan_id": plan_id, "seq": seq, "part": part}))
                         .values(started_at=stamp, outcome="started", attempts=journal.c.attempts + 1)
                     )
+
+    @staticmethod
+    def _insert(connection, plan_id: str, columns: dict[str, list], stamp: dt.datetime) -> None:
+        started = bound(connection, journal.c.started_at, stamp)
+        values = [columns[name] for name in ENTRY_COLUMNS]
+        rows = list(
+            zip(repeat(plan_id), *values, repeat(started), repeat("started"), repeat(1), strict=False)
+        )
+        executemany(connection, journal.insert(), START_NAMES, rows)
 
     def finish(self, results: list[dict], sync: str, new_links: list[dict]) -> None:
         """Record each answer (outcome, lms_id, message) and, in the same transaction, the links it made."""
@@ -93,9 +111,12 @@ class Journal:
         with self.engine.begin() as connection:
             applied = bound(connection, journal.c.applied_at, stamp)
             # one executemany per batch: a statement built per row cost more than the write
-            columns = [results[name] for name in ("outcome", "lms_id", "message", "plan_id", "seq", "part")]
-            rows = [(*row[:3], applied, *row[3:]) for row in zip(*columns, strict=True)]
-            executemany(connection, FINISH, FINISH_NAMES, rows)
+            pick = [results[name] for name in ("lms_id", "outcome", "message", "plan_id", "seq", "part")]
+            lms_ids, outcomes, messages, plan_ids, seqs, parts = pick
+            rows = list(
+                zip(lms_ids, repeat(applied), outcomes, messages, plan_ids, seqs, parts, strict=False)
+            )
+            executemany(connection, FINISH, FINISH_NAMES, rows, unprepared=True)
             if linked:
                 keys = list(zip([sync] * linked, new_links["entity"], new_links["source_id"], strict=True))
                 executemany(connection, UNLINK, ("k_sync", "k_entity", "k_source"), keys)
