@@ -11,11 +11,15 @@ the plan is saved, so a failed save never leaves an orphan plan file behind.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rostersync_pipelines.csv_text import write_csv
+from rostersync_pipelines.json_cells import encode_all
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PARTIAL = ".partial"
@@ -25,12 +29,22 @@ def defuse(values: pd.Series) -> pd.Series:
     """Text cells that a spreadsheet would read as a formula, prefixed with ' (other cells as they are)."""
     if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "mixed"):
         return values
-    risky = values.str.match(FORMULA_START, na=False).astype(bool)
+    risky = _risky(values)
     if not risky.any():
         return values
     values = values.copy()
     values[risky] = "'" + values[risky]
     return values
+
+
+def _risky(values: pd.Series) -> pd.Series:
+    """Cells that start like a formula; in Arrow when every cell is text or None (no Python per cell)."""
+    try:
+        text = pa.array(values.to_numpy(), type=pa.large_string(), from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # other values among the text: they never match
+        return values.str.match(FORMULA_START, na=False).astype(bool)
+    found = pc.fill_null(pc.match_substring_regex(text, FORMULA_START), False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
 
 
 def shown(plan: pd.DataFrame) -> pd.Series:
@@ -41,7 +55,7 @@ def shown(plan: pd.DataFrame) -> pd.Series:
 def _as_text(plan: pd.DataFrame) -> pd.DataFrame:
     text = plan.copy()
     for column in ("changes", "values"):
-        text[column] = [None if value is None else json.dumps(value, default=str) for value in text[column]]
+        text[column] = encode_all(text[column])  # json.dumps(value, default=str) of each
     return text
 
 
@@ -55,7 +69,7 @@ def write_plan_csv(plan: pd.DataFrame, path: Path) -> Path:
         if sheet[column].dtype == object:
             sheet[column] = defuse(sheet[column])
     partial = path.with_name(path.name + PARTIAL)
-    sheet.to_csv(partial, index_label="seq")
+    write_csv(sheet, partial, "seq")  # sheet.to_csv(partial, index_label="seq"), by Arrow
     return partial
 
 

@@ -98,33 +98,50 @@ def attention(plan: pd.DataFrame) -> pd.Series:
     return pd.Series(np.select(picks, ATTENTION, default=None), index=plan.index, dtype=object)
 
 
-def plan_view(plan: pd.DataFrame) -> pd.DataFrame:
-    """Every row that changes something or needs a person, most urgent first, changes as old → new."""
+def plan_view(plan: pd.DataFrame, described: int | None = TABLE_ROWS) -> pd.DataFrame:
+    """Every row that changes something or needs a person, most urgent first, changes as old → new.
+
+    Only the first `described` rows of each kind of attention carry their changes in words (None after):
+    no metadata shows more (the table shows TABLE_ROWS rows, the checks 50 of a kind), and a first sync of
+    a million people would otherwise describe two million rows nobody reads. None describes every row.
+    """
     why = attention(plan)
     rows = plan[why.notna()]
     why = why[rows.index]
     order = pd.DataFrame(
         {
-            "rank": why.map(ATTENTION.index),
+            "rank": why.map({kind: rank for rank, kind in enumerate(ATTENTION)}),
             "entity": rows["entity"].map({entity: i for i, entity in enumerate(ENTITIES)}).fillna(9),
             "at": np.arange(len(rows)),
         },
         index=rows.index,
     ).sort_values(["rank", "entity", "at"])
     rows, why = rows.loc[order.index], why.loc[order.index]
-    names = _names(plan)
-    changes = [
-        _describe(change, values, action, names)
-        for change, values, action in zip(rows["changes"], rows["values"], rows["action"], strict=True)
+    shown = np.ones(len(rows), dtype=bool)
+    if described is not None:  # the kinds are contiguous once sorted: the first rows of each kind
+        shown = why.groupby(why.to_numpy(), sort=False).cumcount().to_numpy() < described
+    changes = np.full(len(rows), None, dtype=object)
+    picked = (
+        rows["changes"].to_numpy()[shown],
+        rows["values"].to_numpy()[shown],
+        rows["action"].to_numpy()[shown],
+    )
+    names = _names(plan, _referenced(*picked))
+    described_rows = [
+        _describe(change, values, action, names) for change, values, action in zip(*picked, strict=True)
     ]
+    changes = described_rows if shown.all() else _placed(changes, shown, described_rows)
     reason = rows["reason"].fillna("")
-    reason = reason.where(rows["error"].isna(), "error: " + rows["error"].fillna("") + "; " + reason)
+    failed = rows["error"].notna()
+    if failed.any():  # words joined for the failed rows only: a Python step per joined cell
+        reason = reason.copy()
+        reason[failed] = "error: " + rows["error"][failed] + "; " + reason[failed]
     view = pd.DataFrame(
         {
             "attention": why.to_numpy(),
             "entity": rows["entity"].to_numpy(),
             "action": rows["action"].to_numpy(),
-            "key": rows["key"].astype(str).to_numpy(),
+            "key": _text(rows["key"]),
             "changes": changes,
             "reason": reason.to_numpy(),
             "situation": rows["situation"].to_numpy(),
@@ -134,12 +151,49 @@ def plan_view(plan: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def _names(plan: pd.DataFrame) -> dict[str, dict[str, str]]:
-    """LMS id -> what people call the record, per entity, from the plan's own rows."""
+def _placed(into: np.ndarray, where: np.ndarray, values: list) -> np.ndarray:
+    into[where] = values
+    return into
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    """`column.astype(str)` as objects, without a round trip through Arrow when it is all text already."""
+    values = column.to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return column.astype(str).to_numpy()
+
+
+class _Wanted:
+    """Stands in for a names mapping while describing, to learn which LMS ids the words refer to."""
+
+    def __init__(self):
+        self.ids: set[str] = set()
+
+    def get(self, text: str, default: str) -> str:
+        self.ids.add(text)
+        return default
+
+
+def _referenced(changes, values, actions) -> dict[str, set[str]]:
+    wanted = {entity: _Wanted() for entity in ("users", "departments")}
+    for change, value, action in zip(changes, values, actions, strict=True):
+        _describe(change, value, action, wanted)
+    return {entity: found.ids for entity, found in wanted.items()}
+
+
+def _names(plan: pd.DataFrame, wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+    """LMS id -> what people call the record, per entity, from the plan's own rows: for the ids the
+    described rows refer to only (a dict of every person's id costs seconds at a million)."""
     names = {}
     for entity in ("users", "departments"):
+        if not wanted[entity]:
+            names[entity] = {}
+            continue
         rows = plan[(plan["entity"] == entity) & plan["lms_id"].notna()]
-        names[entity] = dict(zip(rows["lms_id"].astype(str), rows["key"].astype(str), strict=True))
+        ids = rows["lms_id"].astype(str)
+        rows, ids = rows[ids.isin(wanted[entity])], ids[ids.isin(wanted[entity])]
+        names[entity] = dict(zip(ids, rows["key"].astype(str), strict=True))
     return names
 
 
@@ -230,15 +284,20 @@ def manager_follow_ups(plan: pd.DataFrame) -> int:
     users = users[users["error"].isna() & (users["situation"] != "conflict")]
     if users.empty:
         return 0
+    values, actions, orders = (users[name].to_numpy() for name in ("values", "action", "order"))
+    found = []
+    for name in ("manager_id", "functional_manager_id"):  # a Python step per person, not per value
+        refs = pd.Series([value.get(name) if value else None for value in values], dtype=object)
+        at = np.flatnonzero(refs.notna().to_numpy())
+        at = at[refs.iloc[at].astype(str).str.startswith("new:").to_numpy(dtype=bool)]
+        found.append((at, refs.iloc[at].str[4:]))
+    if not any(len(at) for at, _ in found):
+        return 0
     created = users[users["action"] == "create"]
-    wave = dict(zip(created["key"].astype(str), created["order"], strict=True))
-    count = 0
-    for action, order, values in zip(users["action"], users["order"], users["values"], strict=True):
-        refs = [
-            value[4:]
-            for name, value in (values or {}).items()
-            if name in ("manager_id", "functional_manager_id") and str(value).startswith("new:")
-        ]
-        if any(action != "create" or wave.get(ref, order) >= order for ref in refs):
-            count += 1
-    return count
+    wave = dict(zip(_text(created["key"]), created["order"].to_numpy(), strict=True))
+    follows = np.zeros(len(users), dtype=bool)
+    for at, refs in found:
+        waves = refs.map(wave).to_numpy(dtype=float)  # NaN: a manager this plan does not create
+        waves = np.where(np.isnan(waves), orders[at], waves)
+        follows[at] |= (actions[at] != "create") | (waves >= orders[at])
+    return int(follows.sum())

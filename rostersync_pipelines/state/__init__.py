@@ -14,6 +14,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from rostersync_pipelines.apply_sql import bound, executemany
+from rostersync_pipelines.json_cells import encoder
+from rostersync_pipelines.state.bulk import insert_rows
 from rostersync_pipelines.state.cursors import SourceCursors
 from rostersync_pipelines.state.journal import Journal
 from rostersync_pipelines.state.locks import SyncLocks, create_tables
@@ -33,11 +36,16 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-_ENCODE = json.JSONEncoder(
-    sort_keys=True, default=str
-).encode  # json.dumps(value, sort_keys=True, default=str)
+_ENCODE = encoder(sort_keys=True)  # json.dumps(value, sort_keys=True, default=str)
 PLAN_CHANGE_COLUMNS = ("entity", "action", "situation", "key", "lms_id", "source_id", "reason", "error")
 ROWS_PER_STATEMENT = 20_000  # one executemany per this many rows: big enough that statements don't count
+LINK_NAMES = ("sync", "entity", "source_id", "lms_id", "updated_at")
+UNLINK_NAMES = ("k_sync", "k_entity", "k_source")
+UNLINK = links.delete().where(
+    links.c.sync == sa.bindparam("k_sync"),
+    links.c.entity == sa.bindparam("k_entity"),
+    links.c.source_id == sa.bindparam("k_source"),
+)
 
 
 def dumps(value) -> str | None:
@@ -50,10 +58,41 @@ def loads(text: str | None):
     return json.loads(text) if isinstance(text, str) else None
 
 
+def _encoded(values) -> list[str | None]:
+    """`dumps` of every value, without a Python call per value beyond the encoder's own."""
+    encode = _ENCODE
+    return [None if value is None else encode(value) for value in values]
+
+
+def _decoded(texts) -> list:
+    """`loads` of every text, without a Python call per text beyond the decoder's own."""
+    decode = _DECODE
+    return [decode(text) if isinstance(text, str) else None for text in texts]
+
+
+_DECODE = json.JSONDecoder().decode  # what json.loads(text) uses
+
+
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    """WAL with synchronous=NORMAL: a commit appends to the log instead of syncing the database file twice
+    (a first sync commits hundreds of journal batches), and readers no longer wait for the writer. A
+    commit survives the process being killed at any instant, which is what the journal relies on; only
+    the last commits before a power cut could be lost, as with PostgreSQL's synchronous_commit=off."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
 
 
 def _objects(connection: sa.Connection, query, columns: list[str]) -> pd.DataFrame:
@@ -102,15 +141,13 @@ class StateStore:
         changes = plan[plan["action"] != "none"]
         columns = {name: changes[name].tolist() for name in PLAN_CHANGE_COLUMNS}
         columns["seq"] = [int(seq) for seq in changes.index]
-        columns["held"] = [bool(held) for held in changes["held"]]
-        columns["order"] = [int(order) for order in changes["order"]]
-        columns["changes"] = [dumps(value) for value in changes["changes"]]
-        columns["values"] = [dumps(value) for value in changes["values"]]
-        names = list(columns)
-        records = [
-            {"plan_id": plan_id, **dict(zip(names, row, strict=True))}
-            for row in zip(*columns.values(), strict=True)
-        ]
+        columns["held"] = changes["held"].to_numpy(dtype=bool).tolist()
+        columns["order"] = [int(order) for order in changes["order"].tolist()]
+        columns["changes"] = _encoded(changes["changes"])
+        columns["values"] = _encoded(changes["values"])
+        names = [name for name in plan_changes.c.keys() if name != "plan_id"]  # the table's order
+        records = list(zip([plan_id] * len(changes), *(columns[name] for name in names), strict=True))
+        names.insert(0, "plan_id")
         with self.engine.begin() as connection:
             connection.execute(
                 plans.insert().values(
@@ -125,16 +162,14 @@ class StateStore:
                 )
             )
             for start in range(0, len(records), ROWS_PER_STATEMENT):
-                connection.execute(plan_changes.insert(), records[start : start + ROWS_PER_STATEMENT])
+                insert_rows(connection, plan_changes, names, records[start : start + ROWS_PER_STATEMENT])
 
     def plan_changes(self, plan_id: str) -> pd.DataFrame:
         query = sa.select(plan_changes).where(plan_changes.c.plan_id == plan_id).order_by(plan_changes.c.seq)
         with self.engine.connect() as connection:
             frame = _objects(connection, query, list(plan_changes.c.keys()))
         for column in ("changes", "values"):
-            frame[column] = pd.Series(
-                [loads(text) for text in frame[column]], index=frame.index, dtype=object
-            )
+            frame[column] = pd.Series(_decoded(frame[column]), index=frame.index, dtype=object)
         frame["held"] = frame["held"].astype(bool)
         return frame
 
@@ -175,23 +210,18 @@ class StateStore:
         changed = wanted[known.isna() | (known != wanted)]
         if changed.empty:
             return 0
-        stamp = now()
-        with self.engine.begin() as connection:
-            keys = list(changed.index)
-            for start in range(0, len(keys), 500):
-                connection.execute(
-                    links.delete().where(
-                        links.c.sync == sync,
-                        links.c.entity == entity,
-                        links.c.source_id.in_(keys[start : start + 500]),
-                    )
-                )
+        with self.engine.begin() as connection:  # rows as tuples straight to the driver (apply_sql.py)
+            stamp = bound(connection, links.c.updated_at, now())
+            keys = changed.index.tolist()
+            for start in range(0, len(keys), ROWS_PER_STATEMENT):
+                part = keys[start : start + ROWS_PER_STATEMENT]
+                executemany(connection, UNLINK, UNLINK_NAMES, [(sync, entity, key) for key in part])
             records = [
-                {"sync": sync, "entity": entity, "source_id": key, "lms_id": value, "updated_at": stamp}
-                for key, value in changed.items()
+                (sync, entity, key, value, stamp) for key, value in zip(keys, changed.tolist(), strict=True)
             ]
             for start in range(0, len(records), ROWS_PER_STATEMENT):
-                connection.execute(links.insert(), records[start : start + ROWS_PER_STATEMENT])
+                part = records[start : start + ROWS_PER_STATEMENT]
+                insert_rows(connection, links, LINK_NAMES, part)
         return len(changed)
 
     # owned groups --------------------------------------------------------------------------------------
