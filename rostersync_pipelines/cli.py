@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from rostersync_pipelines.config import CONFIG_ENV, Config, check_source_files, config_path, load_config
-from rostersync_pipelines.dagster_home import prepare_home
+from rostersync_pipelines.dagster_home import open_instance, prepare_home
 from rostersync_pipelines.errors import RosterSyncError
 
 USER_ERRORS = {
@@ -82,21 +82,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(config: Config, args: argparse.Namespace) -> int:
     # imported here: `validate` and `approve` should not pay for loading Dagster
-    from dagster import DagsterInstance
-
     from rostersync_pipelines.defs.build import build_definitions
     from rostersync_pipelines.defs.cli_runs import run_job
     from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
 
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
-    prepare_home()
+    home = prepare_home()
     defs = build_definitions(config)
     names = args.sync or list(config.syncs)
     unknown = [name for name in names if name not in config.syncs]
     if unknown:
         raise RosterSyncError(f"no sync named '{unknown[0]}'; the config has: {', '.join(config.syncs)}")
     summaries, problems = {}, []
-    with DagsterInstance.get() as instance:
+    with open_instance(home) as instance:
         for name in names:
             job_name = sync_job_name(name) if args.command == "sync" else plan_job_name(name)
             result = run_job(defs, job_name, instance, QUIET_RUN)  # listed under its job in the UI

@@ -27,6 +27,7 @@ from rostersync_pipelines.errors import RosterSyncError
 from rostersync_pipelines.instance_storage import postgres_blocks, scheme_problems
 
 DEFAULT_INSTANCE = "telemetry:\n  enabled: false\n"
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
 LOCK_WAIT_SECONDS = 120
 URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
@@ -57,6 +58,22 @@ def prepare_home() -> Path:
     except OSError as error:
         raise RosterSyncError(f"cannot prepare DAGSTER_HOME {home}: {error.strerror or error}") from None
     return home
+
+
+def open_instance(home: Path):
+    """The home's instance for a CLI run. Storage left to Dagster's default (SQLite under the home) is opened
+    through instance_sqlite.py: the same files and rows, without a new engine per event; any storage the
+    user's dagster.yaml names is opened as Dagster opens it."""
+    from dagster import DagsterInstance
+
+    instance = _read(home / "dagster.yaml") or {}
+    if any(key in instance for key in STORAGE_KEYS):
+        return DagsterInstance.get()
+    from dagster._core.instance.ref import InstanceRef
+
+    from rostersync_pipelines.instance_sqlite import storage_override
+
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=storage_override(str(home))))
 
 
 def _read(instance_file: Path) -> dict | None:
