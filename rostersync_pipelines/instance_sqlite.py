@@ -122,7 +122,9 @@ class RosterSyncSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines.dispose()
 
 
-class RosterSyncSqliteRunStorage(SqliteRunStorage):
+class _KeptConnection:
+    """Run and schedule storage: one database each, its connection kept for the process."""
+
     def __init__(self, conn_string: str, inst_data=None):
         self._engines = _Engines()
         super().__init__(conn_string, inst_data=inst_data)
@@ -137,19 +139,12 @@ class RosterSyncSqliteRunStorage(SqliteRunStorage):
         self._engines.dispose()
 
 
-class RosterSyncSqliteScheduleStorage(SqliteScheduleStorage):
-    def __init__(self, conn_string: str, inst_data=None):
-        self._engines = _Engines()
-        super().__init__(conn_string, inst_data=inst_data)
+class RosterSyncSqliteRunStorage(_KeptConnection, SqliteRunStorage):
+    pass
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with self._engines.transaction(self._conn_string) as (conn, _):
-            yield conn
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
+class RosterSyncSqliteScheduleStorage(_KeptConnection, SqliteScheduleStorage):
+    pass
 
 
 class RosterSyncSqliteStorage(DagsterSqliteStorage):
