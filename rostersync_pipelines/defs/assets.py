@@ -18,7 +18,7 @@ from rostersync_pipelines.defs import checks, metadata
 from rostersync_pipelines.defs.approve import approve_job_name, approve_link
 from rostersync_pipelines.defs.plan_metadata import describe_plan, plan_run_tags, rejects_metadata
 from rostersync_pipelines.defs.pools import ensure_pool, target_pool
-from rostersync_pipelines.defs.previews import table_metadata
+from rostersync_pipelines.defs.previews import manager_follow_ups, table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.defs.review import after_apply, applied_metadata
 from rostersync_pipelines.sources import SourceTable
@@ -176,6 +176,10 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     )
     def _applied(context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: ReviewedPlan):
         config = rostersync.load()
+        follow_ups = manager_follow_ups(sync_plan.plan)
+        # what is applied is the plan saved in the state database; the dicts of this copy are not needed
+        # past here and would be held beside it through the whole apply (2 GB of the peak at 1M people)
+        sync_plan.plan = sync_plan.plan.drop(columns=["changes", "values"])
         result = steps.apply_sync(
             config,
             sync_name,
@@ -186,7 +190,7 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
             on_batch=progress.reporter(context.log.info),
         )
         still, waiting, lms_rows = after_apply(config, sync_name, sync_plan.canonical, sync_plan.sources)
-        shown = applied_metadata(sync_plan, result) | {"dagster/row_count": lms_rows}
+        shown = applied_metadata(sync_plan, result, follow_ups) | {"dagster/row_count": lms_rows}
         check = checks.converged(sum(result.applied.values()), still, waiting)
         value = {
             "plan_id": sync_plan.plan_id,

@@ -9,7 +9,7 @@ import pandas as pd
 from rostersync_pipelines import steps
 from rostersync_pipelines.apply import ApplyResult, applicable
 from rostersync_pipelines.config import Config
-from rostersync_pipelines.defs.previews import manager_follow_ups, markdown_table, plan_view
+from rostersync_pipelines.defs.previews import markdown_table, plan_view
 from rostersync_pipelines.reconcile.plan import make_plan
 from rostersync_pipelines.transform.normalize import Canonical
 
@@ -39,12 +39,12 @@ def quarantined(plan: pd.DataFrame) -> int:
     return int(errors.str.startswith("set aside").sum()) if len(errors) else 0
 
 
-def applied_metadata(sync_plan, result: ApplyResult) -> dict:
+def applied_metadata(sync_plan, result: ApplyResult, follow_ups: int) -> dict:
     applied = {f"{entity} {action}": count for (entity, action), count in sorted(result.applied.items())}
     shown = {
         "plan_id": sync_plan.plan_id,
         "applied": sum(result.applied.values()),
-        "of which manager follow-ups": manager_follow_ups(sync_plan.plan),
+        "of which manager follow-ups": follow_ups,
         "failed": len(result.failed),
         "retried": result.retried,
         "adopted after a crash": result.adopted,
