@@ -110,6 +110,17 @@ def _objects(connection: sa.Connection, query, columns: list[str]) -> pd.DataFra
         cursor.close()
 
 
+def _change_records(plan_id: str, changes: pd.DataFrame, names: list[str]) -> list[tuple]:
+    """Plan rows as tuples in the table's column order, the dicts as JSON text."""
+    columns = {name: changes[name].tolist() for name in PLAN_CHANGE_COLUMNS}
+    columns["seq"] = [int(seq) for seq in changes.index]
+    columns["held"] = changes["held"].to_numpy(dtype=bool).tolist()
+    columns["order"] = [int(order) for order in changes["order"].tolist()]
+    columns["changes"] = _encoded(changes["changes"])
+    columns["values"] = _encoded(changes["values"])
+    return list(zip([plan_id] * len(changes), *(columns[name] for name in names), strict=True))
+
+
 class StateStore:
     """The state database; journal, locks, quarantine and cursors each live in their own module."""
 
@@ -139,15 +150,7 @@ class StateStore:
         status: str = "planned",
     ) -> None:
         changes = plan[plan["action"] != "none"]
-        columns = {name: changes[name].tolist() for name in PLAN_CHANGE_COLUMNS}
-        columns["seq"] = [int(seq) for seq in changes.index]
-        columns["held"] = changes["held"].to_numpy(dtype=bool).tolist()
-        columns["order"] = [int(order) for order in changes["order"].tolist()]
-        columns["changes"] = _encoded(changes["changes"])
-        columns["values"] = _encoded(changes["values"])
         names = [name for name in plan_changes.c.keys() if name != "plan_id"]  # the table's order
-        records = list(zip([plan_id] * len(changes), *(columns[name] for name in names), strict=True))
-        names.insert(0, "plan_id")
         with self.engine.begin() as connection:
             connection.execute(
                 plans.insert().values(
@@ -161,8 +164,11 @@ class StateStore:
                     plan_file=plan_file,
                 )
             )
-            for start in range(0, len(records), ROWS_PER_STATEMENT):
-                insert_rows(connection, plan_changes, names, records[start : start + ROWS_PER_STATEMENT])
+            # encoded a statement's worth at a time: two million rows of JSON text and tuples at once
+            # were gigabytes held beside the plan itself
+            for start in range(0, len(changes), ROWS_PER_STATEMENT):
+                records = _change_records(plan_id, changes.iloc[start : start + ROWS_PER_STATEMENT], names)
+                insert_rows(connection, plan_changes, ["plan_id", *names], records)
 
     def plan_changes(self, plan_id: str) -> pd.DataFrame:
         query = sa.select(plan_changes).where(plan_changes.c.plan_id == plan_id).order_by(plan_changes.c.seq)
