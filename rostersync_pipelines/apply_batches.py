@@ -28,6 +28,7 @@ class Wave:
 
     seq: list[int]
     values: list[dict]
+    after: list[str | None]  # the journal's after of each change: its values as saved, or None when empty
     recheck: list[bool]
     entity: list
     action: list
@@ -55,6 +56,7 @@ def wave_of(applier, frame: pd.DataFrame, deferred: list) -> Wave:
     seqs = list(map(int, (frame["seq"] if "seq" in frame else frame.index).tolist()))
     columns = {name: frame[name].tolist() if name in frame else [None] * len(frame) for name in WAVE_COLUMNS}
     values = [value if value else {} for value in frame["values"].tolist()]
+    after = _after_texts(frame, values)
     unconfirmed, unresolved = applier.unconfirmed, applier._unresolved
     keep = []
     for n, (seq, entity) in enumerate(zip(seqs, columns["entity"], strict=True)):
@@ -64,16 +66,25 @@ def wave_of(applier, frame: pd.DataFrame, deferred: list) -> Wave:
             if names:
                 found = values[n] = dict(found)
                 later = {name: found.pop(name) for name in names}
+                after[n] = dumps(found) if found else None
                 row = {name: column[n] for name, column in columns.items()}
                 deferred.append(Task(seq, 1, row, later, "update", recheck=(seq, 1) in unconfirmed))
                 if not found and columns["action"][n] != "create":
                     continue
         keep.append(n)
     if len(keep) < len(seqs):
-        seqs, values = [seqs[n] for n in keep], [values[n] for n in keep]
+        seqs, values, after = [seqs[n] for n in keep], [values[n] for n in keep], [after[n] for n in keep]
         columns = {name: [column[n] for n in keep] for name, column in columns.items()}
     recheck = [(seq, 0) in unconfirmed for seq in seqs] if unconfirmed else [False] * len(seqs)
-    return Wave(seqs, values, recheck, **columns)
+    return Wave(seqs, values, after, recheck, **columns)
+
+
+def _after_texts(frame: pd.DataFrame, values: list[dict]) -> list[str | None]:
+    """`dumps` of each change's values: the text the plan was saved with when the frame carries it
+    (`StateStore.plan_changes(with_text=True)`: decoding it and encoding again gives that same text)."""
+    if "after_text" not in frame:
+        return [dumps(found) if found else None for found in values]
+    return [text if found else None for text, found in zip(frame["after_text"].tolist(), values, strict=True)]
 
 
 def send_wave(applier, wave: Wave) -> bool:
@@ -124,7 +135,7 @@ def _start(applier, wave: Wave, positions: range | list[int]) -> None:
         "key": _pick(wave.key, positions),
         "lms_id": _pick(wave.lms_id, positions),
         "before": before,
-        "after": [dumps(values) if values else None for values in _pick(wave.values, positions)],
+        "after": _pick(wave.after, positions),
     }
     applier.journal.start_columns(applier.plan_id, columns)
 

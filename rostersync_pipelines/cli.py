@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(config: Config, args: argparse.Namespace) -> int:
     # imported here: `validate` and `approve` should not pay for loading Dagster
+    from rostersync_pipelines.collector import collect_in_bulk, freeze_imports
     from rostersync_pipelines.defs.build import build_definitions
     from rostersync_pipelines.defs.cli_runs import run_job
     from rostersync_pipelines.defs.jobs import plan_job_name, sync_job_name
@@ -89,6 +90,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
     os.environ[CONFIG_ENV] = str(config_path(args.config).resolve())
     home = prepare_home()
     defs = build_definitions(config)
+    freeze_imports()
+    collect_in_bulk()
     names = args.sync or list(config.syncs)
     unknown = [name for name in names if name not in config.syncs]
     if unknown:

@@ -233,7 +233,7 @@ def apply_sync(
         try:
             check_applicable(store, plan_id, run_id)
             store.set_plan_status(plan_id, "applying")
-            changes = store.plan_changes(plan_id)
+            changes = store.plan_changes(plan_id, with_text=True)
             heartbeat = _heartbeat(store, sync_name, holder, on_batch)
             applier = Applier(
                 target,

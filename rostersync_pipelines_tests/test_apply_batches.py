@@ -71,3 +71,29 @@ def test_the_batch_path_leaves_what_the_one_by_one_path_leaves(tmp_path):
     assert links == single_links and set(links["users"]) == {"E1", "E2", "E4", "E5"}
     for name in ("users", "departments", "groups", "group_members"):
         pd.testing.assert_frame_equal(getattr(state, name), getattr(single_state, name))
+
+
+def test_a_saved_plan_is_journaled_with_the_text_it_was_saved_with(tmp_path):
+    """Applied from the state database, a change's after is its saved text (no encoding again), which
+    must be exactly what encoding its values gives, and a change that gave up a deferred manager is
+    journaled without it: the same journal as the one-by-one path, which encodes every change."""
+    journals = {}
+    for name, batched in (("saved", True), ("single", False)):
+        lms = EmbeddedLms(f"sqlite:///{tmp_path / f'{name}.db'}")
+        lms.apply(Operation("users", "create", None, {"login": "taken"}))
+        store = StateStore(f"sqlite:///{tmp_path / f'{name}-state.db'}")
+        store.save_plan("plan-1", "hr", _plan().assign(reason="new"), {}, {}, "plan-1.csv")
+        changes = store.plan_changes("plan-1", with_text=batched).set_index("seq", drop=False)
+        assert ("after_text" in changes) is batched
+        Applier(lms if batched else OneByOne(lms), store.journal, "plan-1", "hr").run(changes)
+        journal = store.journal.entries("plan-1").drop(columns=["id", "started_at", "applied_at"])
+        journals[name] = journal.sort_values(["seq", "part"]).reset_index(drop=True)
+        store.dispose(), lms.dispose()
+    pd.testing.assert_frame_equal(journals["saved"], journals["single"])
+    early = journals["saved"].set_index(["key", "part"]).loc[("early", 0), "after"]
+    assert early == '{"login": "early"}'  # the manager it waits for went to its follow-up
+    ann = journals["saved"].set_index(["key", "part"]).loc[("ann", 0), "after"]
+    assert ann == (
+        '{"custom_fields": {"title": "Writer"}, "department_id": "new:OPS", "email": "ann@x.org", '
+        '"login": "ann", "manager_id": "new:boss"}'
+    )

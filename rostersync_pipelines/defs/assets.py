@@ -26,6 +26,7 @@ from rostersync_pipelines.transform.normalize import Canonical
 
 CANONICAL = ("users", "departments", "groups", "rejects")
 DIGEST = "rostersync/sources"  # the attrs key of the rejects table that carries the source digests
+DICTS = ("changes", "values")  # the plan's columns of dicts, which the plan value leaves out (ReviewedPlan)
 
 
 @dataclass
@@ -42,10 +43,16 @@ class SourceDigest:
 
 @dataclass
 class ReviewedPlan(steps.PlannedSync):
-    """The plan with what applying it and re-planning after apply read: the canonical tables and digests."""
+    """The plan with what applying it and re-planning after apply read: the canonical tables and digests.
+
+    Its `plan` holds every row but not the `changes`/`values` dicts: what is applied is the plan saved in
+    the state database, and linking needs only the keys and ids. The dicts are the most costly cells to
+    pass between assets (two million at a million people); the one figure apply takes from them, the
+    manager follow-ups it will send, is counted here instead (None in a value stored before it was)."""
 
     canonical: Canonical | None = None
     sources: dict[str, SourceDigest] = field(default_factory=dict)
+    follow_ups: int | None = None
 
 
 def digest(table: SourceTable) -> SourceDigest:
@@ -149,7 +156,12 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         retention.prune_personal_data(config)
         shown, view = describe_plan(planned)
         context.instance.add_run_tags(context.run.run_id, plan_run_tags(planned, view))
-        value = ReviewedPlan(**vars(planned), canonical=canonical, sources=sources)
+        value = ReviewedPlan(
+            **(vars(planned) | {"plan": planned.plan.drop(columns=list(DICTS))}),
+            canonical=canonical,
+            sources=sources,
+            follow_ups=shown["manager follow-ups"],
+        )
         results = [
             checks.held_changes(
                 view, planned.plan_id, approve_job_name(sync_name), approve_link(sync_name, planned.plan_id)
@@ -176,10 +188,10 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
     )
     def _applied(context: AssetExecutionContext, rostersync: RosterSyncConfig, sync_plan: ReviewedPlan):
         config = rostersync.load()
-        follow_ups = manager_follow_ups(sync_plan.plan)
-        # what is applied is the plan saved in the state database; the dicts of this copy are not needed
-        # past here and would be held beside it through the whole apply (2 GB of the peak at 1M people)
-        sync_plan.plan = sync_plan.plan.drop(columns=["changes", "values"])
+        follow_ups = sync_plan.follow_ups
+        if follow_ups is None:  # a plan value stored before it carried the count, with the dicts
+            follow_ups = manager_follow_ups(sync_plan.plan)
+            sync_plan.plan = sync_plan.plan.drop(columns=list(DICTS))
         result = steps.apply_sync(
             config,
             sync_name,

@@ -10,9 +10,7 @@ import io
 import zipfile
 
 import numpy as np
-import openpyxl
 import pandas as pd
-from openpyxl.utils.exceptions import InvalidFileException
 
 from rostersync_pipelines.errors import SourceError
 
@@ -32,6 +30,10 @@ def _cell(value: object) -> str | None:
 
 
 def excel_grid(data: bytes, sheet: str | None, shown: str) -> tuple[pd.DataFrame, np.ndarray]:
+    # imported here: openpyxl takes most of a second to import, and most rosters arrive as CSV
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as error:
