@@ -22,6 +22,7 @@ from rostersync_pipelines.csv_text import write_csv
 from rostersync_pipelines.json_cells import encode_all
 
 FORMULA_START = r"^[=+\-@\t\r]"
+DICT_COLUMNS = ("changes", "values")
 PARTIAL = ".partial"
 
 
@@ -52,17 +53,17 @@ def shown(plan: pd.DataFrame) -> pd.Series:
     return (plan["action"] != "none") | (plan["situation"] == "conflict") | plan["error"].notna()
 
 
-def _as_text(plan: pd.DataFrame) -> pd.DataFrame:
-    text = plan.copy()
-    for column in ("changes", "values"):
-        text[column] = encode_all(text[column])  # json.dumps(value, default=str) of each
-    return text
+def plan_texts(plan: pd.DataFrame) -> dict[str, list[str | None]]:
+    """The plan's dicts as JSON text, `json.dumps(value, sort_keys=True, default=str)` of each: encoded once
+    for the files and the state database (StateStore.save_plan), which stores this same text."""
+    return {column: encode_all(plan[column], sort_keys=True) for column in DICT_COLUMNS}
 
 
-def write_plan_csv(plan: pd.DataFrame, path: Path) -> Path:
-    """Write `<path>.partial` (the CSV) and the full plan's Parquet partial; `publish` renames both."""
+def write_plan_csv(plan: pd.DataFrame, path: Path, texts: dict[str, list] | None = None) -> Path:
+    """Write `<path>.partial` (the CSV) and the full plan's Parquet partial; `publish` renames both.
+    `texts`: `plan_texts(plan)`, when the caller has them already."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    full = _as_text(plan)
+    full = plan.assign(**(texts or plan_texts(plan)))
     _write_parquet(full, path.with_suffix(".parquet"))
     sheet = full[shown(plan)]
     for column in sheet.columns:

@@ -23,7 +23,7 @@ from rostersync_pipelines.apply_recovery import settle_interrupted
 from rostersync_pipelines.config import Config, Sync
 from rostersync_pipelines.connections import open_state, open_target
 from rostersync_pipelines.errors import RosterSyncError
-from rostersync_pipelines.plan_files import publish, write_plan_csv
+from rostersync_pipelines.plan_files import plan_texts, publish, write_plan_csv
 from rostersync_pipelines.reconcile.plan import SyncState, make_plan, summarize
 from rostersync_pipelines.reconcile.safety import SourceHealth
 from rostersync_pipelines.sources import SourceTable, mapped_columns, read_source
@@ -151,7 +151,8 @@ def plan_sync(
             plan_id = new_plan_id(sync_name)
             summary["plan_id"] = plan_id
             plans_dir = Path(config.resolve_path(config.state.plans_dir))
-            partial = write_plan_csv(plan, plans_dir / f"{plan_id}.csv")
+            texts = plan_texts(plan)  # the dicts encoded once, for the files and the state database
+            partial = write_plan_csv(plan, plans_dir / f"{plan_id}.csv", texts)
             inputs = {name: fingerprint(table) for name, table in sources.items()}
             try:
                 supersede(store, sync_name, plan_id, interrupted)
@@ -164,6 +165,7 @@ def plan_sync(
                     str(partial.with_suffix("")),
                     run_id=run_id,
                     status="planned" if will_apply else "preview",
+                    texts=texts,
                 )
             except BaseException:
                 partial.unlink(missing_ok=True)

@@ -193,3 +193,32 @@ def test_a_saved_plan_and_its_links_read_back_as_they_were_written(database_url)
         assert store.links("hr", "users").sort_index().to_dict() == {"s1": "1", "s2": "3"}
     finally:
         store.dispose()
+
+
+def test_the_plan_files_and_the_state_database_hold_the_dicts_encoded_once_alike(database_url, tmp_path):
+    """plan_texts encodes each dict once; the CSV, the Parquet file and plan_changes all hold that text,
+    and a plan saved with it is saved exactly as one the state database encodes itself."""
+    from rostersync_pipelines.plan_files import plan_texts, write_plan_csv
+
+    plan = _plan(300, 11)
+    plan.at[3, "action"] = "create"
+    plan.at[3, "values"] = {"login": "z", "b": {"y": 1, "x": [2]}, "when": pd.Timestamp("2024-01-01")}
+    texts = plan_texts(plan)
+    wanted = json.dumps(plan.loc[3, "values"], sort_keys=True, default=str)
+    assert texts["values"][3] == wanted
+    partial = write_plan_csv(plan, tmp_path / "p.csv", texts)
+    sheet = pd.read_csv(partial, dtype=str, keep_default_na=False).set_index("seq")
+    assert sheet.loc["3", "values"] == wanted
+    full = pd.read_parquet(tmp_path / "p.parquet.partial").set_index("seq")
+    assert full.loc[3, "values"] == wanted
+    store = StateStore(database_url)
+    try:
+        store.save_plan("given", "hr", plan, {}, {}, "given.csv", texts=texts)
+        store.save_plan("own", "hr", plan, {}, {}, "own.csv")
+        query = 'select seq, changes, "values" from plan_changes where plan_id = :plan order by seq'
+        with store.engine.connect() as connection:
+            given, own = (connection.execute(sa.text(query), {"plan": p}).all() for p in ("given", "own"))
+        assert given == own and len(given) == int((plan["action"] != "none").sum())
+        assert dict((seq, value) for seq, _, value in given)[3] == wanted
+    finally:
+        store.dispose()

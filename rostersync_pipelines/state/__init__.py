@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -110,14 +111,15 @@ def _objects(connection: sa.Connection, query, columns: list[str]) -> pd.DataFra
         cursor.close()
 
 
-def _change_records(plan_id: str, changes: pd.DataFrame, names: list[str]) -> list[tuple]:
-    """Plan rows as tuples in the table's column order, the dicts as JSON text."""
+def _change_records(plan_id: str, changes: pd.DataFrame, names: list[str], texts: dict | None) -> list[tuple]:
+    """Plan rows as tuples in the table's column order, the dicts as JSON text (`texts`: already encoded,
+    one list per dict column, aligned with `changes`)."""
     columns = {name: changes[name].tolist() for name in PLAN_CHANGE_COLUMNS}
     columns["seq"] = [int(seq) for seq in changes.index]
     columns["held"] = changes["held"].to_numpy(dtype=bool).tolist()
     columns["order"] = [int(order) for order in changes["order"].tolist()]
-    columns["changes"] = _encoded(changes["changes"])
-    columns["values"] = _encoded(changes["values"])
+    for name in ("changes", "values"):
+        columns[name] = texts[name] if texts is not None else _encoded(changes[name])
     return list(zip([plan_id] * len(changes), *(columns[name] for name in names), strict=True))
 
 
@@ -148,8 +150,13 @@ class StateStore:
         plan_file: str,
         run_id: str | None = None,
         status: str = "planned",
+        texts: dict[str, list] | None = None,
     ) -> None:
-        changes = plan[plan["action"] != "none"]
+        """`texts`: the plan's dicts as `dumps` encodes them, a list per column for every row of `plan`
+        (plan_files.plan_texts), when the caller encoded them already for the plan files."""
+        changing = (plan["action"] != "none").to_numpy()
+        changes = plan[changing]
+        at = np.flatnonzero(changing)
         names = [name for name in plan_changes.c.keys() if name != "plan_id"]  # the table's order
         with self.engine.begin() as connection:
             connection.execute(
@@ -167,7 +174,11 @@ class StateStore:
             # encoded a statement's worth at a time: two million rows of JSON text and tuples at once
             # were gigabytes held beside the plan itself
             for start in range(0, len(changes), ROWS_PER_STATEMENT):
-                records = _change_records(plan_id, changes.iloc[start : start + ROWS_PER_STATEMENT], names)
+                part = at[start : start + ROWS_PER_STATEMENT]
+                encoded = None if texts is None else {name: [texts[name][n] for n in part] for name in texts}
+                records = _change_records(
+                    plan_id, changes.iloc[start : start + ROWS_PER_STATEMENT], names, encoded
+                )
                 insert_rows(connection, plan_changes, ["plan_id", *names], records)
 
     def plan_changes(self, plan_id: str, with_text: bool = False) -> pd.DataFrame:
