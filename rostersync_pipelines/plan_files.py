@@ -22,7 +22,10 @@ from rostersync_pipelines.csv_text import write_csv
 from rostersync_pipelines.json_cells import encode_all
 
 FORMULA_START = r"^[=+\-@\t\r]"
-DICT_COLUMNS = ("changes", "values")
+DICT_COLUMNS = (
+    "changes",
+    "values",
+)  # the plan's columns of dicts: text in the files, left out of the plan value
 PARTIAL = ".partial"
 
 

@@ -21,12 +21,12 @@ from rostersync_pipelines.defs.pools import ensure_pool, target_pool
 from rostersync_pipelines.defs.previews import manager_follow_ups, table_metadata
 from rostersync_pipelines.defs.resources import RosterSyncConfig
 from rostersync_pipelines.defs.review import after_apply, applied_metadata
+from rostersync_pipelines.plan_files import DICT_COLUMNS
 from rostersync_pipelines.sources import SourceTable
 from rostersync_pipelines.transform.normalize import Canonical
 
 CANONICAL = ("users", "departments", "groups", "rejects")
 DIGEST = "rostersync/sources"  # the attrs key of the rejects table that carries the source digests
-DICTS = ("changes", "values")  # the plan's columns of dicts, which the plan value leaves out (ReviewedPlan)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def plan_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         shown, view = describe_plan(planned)
         context.instance.add_run_tags(context.run.run_id, plan_run_tags(planned, view))
         value = ReviewedPlan(
-            **(vars(planned) | {"plan": planned.plan.drop(columns=list(DICTS))}),
+            **(vars(planned) | {"plan": planned.plan.drop(columns=list(DICT_COLUMNS))}),
             canonical=canonical,
             sources=sources,
             follow_ups=shown["manager follow-ups"],
@@ -191,7 +191,7 @@ def applied_asset(sync_name: str, sync: Sync) -> dg.AssetsDefinition:
         follow_ups = sync_plan.follow_ups
         if follow_ups is None:  # a plan value stored before it carried the count, with the dicts
             follow_ups = manager_follow_ups(sync_plan.plan)
-            sync_plan.plan = sync_plan.plan.drop(columns=list(DICTS))
+            sync_plan.plan = sync_plan.plan.drop(columns=list(DICT_COLUMNS))
         result = steps.apply_sync(
             config,
             sync_name,
